@@ -39,6 +39,8 @@ API_VERSION = "1.0"
 
 
 def _code_for(e: BaseException) -> grpc.StatusCode:
+    if type(e).__name__ == "ImageConflict":
+        return grpc.StatusCode.FAILED_PRECONDITION
     if isinstance(e, NotFound) or (isinstance(e, LookupError) and not isinstance(e, EngineError)):
         return grpc.StatusCode.NOT_FOUND
     if isinstance(e, AlreadyExists):
