@@ -227,9 +227,13 @@ def _apply_rlimits(rlimits: list[list[int]]) -> None:
 
 
 def _drop_capabilities(keep: list[str], uid: int) -> None:
+    """uid -1: trim the bounding set; uid 0: set effective/permitted/inheritable to ``keep``."""
     keep_bits = 0
     for name in keep:
         keep_bits |= 1 << linux.CAPABILITIES[name]
+    if uid == 0:
+        linux.capset(keep_bits, keep_bits, keep_bits)
+        return
     for cap in range(linux.cap_last() + 1):
         if not keep_bits & (1 << cap):
             try:
@@ -237,8 +241,6 @@ def _drop_capabilities(keep: list[str], uid: int) -> None:
             except OSError as e:
                 if e.errno != errno.EINVAL:
                     raise
-    if uid == 0:
-        linux.capset(keep_bits, keep_bits, keep_bits)
 
 
 def _become_user(spec: dict[str, Any]) -> None:
@@ -285,9 +287,13 @@ def _finish_and_exec(spec: dict[str, Any]) -> NoReturn:
         except OSError as e:
             raise StepError("chdir", f"{cwd}: {e.strerror}", 125) from None
     uid = int(spec.get("uid", 0))
-    # Keep capabilities across setuid only for root; a non-root user ends with none, like Docker.
+    # The bounding set is trimmed while still root (it needs CAP_SETPCAP); setuid to a non-root
+    # user then clears the permitted and effective sets, so such a user ends with none, like Docker.
+    caps = spec.get("caps") or list(linux.DEFAULT_CAPABILITIES)
+    _step("drop capabilities", _drop_capabilities, caps, -1)
     _step("set user", _become_user, spec)
-    _step("drop capabilities", _drop_capabilities, spec.get("caps") or list(linux.DEFAULT_CAPABILITIES), uid)
+    if uid == 0:
+        _step("drop capabilities", _drop_capabilities, caps, 0)
     if spec.get("no_new_privs"):
         linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
     try:
