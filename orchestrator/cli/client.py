@@ -25,7 +25,8 @@ def target() -> tuple[str, bool]:
     """The gRPC target and whether it is the default local socket (eligible for auto-start)."""
     host = os.environ.get("ORCH_HOST", "")
     if not host:
-        return f"unix://{DEFAULT_SOCKET}", True
+        run_dir = os.environ.get("ORCH_RUN_DIR")
+        return f"unix://{os.path.join(run_dir, 'orch.sock') if run_dir else DEFAULT_SOCKET}", True
     if host.startswith("unix://"):
         return host, False
     if host.startswith("tcp://"):

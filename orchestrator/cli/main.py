@@ -273,21 +273,28 @@ def main(argv: list[str] | None = None) -> int:
         return e.exit_code
     except grpc.RpcError as e:
         code = 125 if args.subcommand in ("run", "create") else 1
-        code = rpc_exit_code(e, code)
+        if args.subcommand in ("run", "create", "start", "exec"):
+            code = rpc_exit_code(e, code)
         prefix = "orch: " if args.subcommand in ("run", "create") else ""
         print(f"{prefix}Error response from daemon: {rpc_error_message(e)}", file=sys.stderr)
         return code
     except KeyboardInterrupt:
         return 130
-    except OSError as e:
-        print(f"orch: {e.strerror or e}: {e.filename}" if e.filename else f"orch: {e}", file=sys.stderr)
-        return 125 if args.subcommand in ("run", "create") else 1
     except BrokenPipeError:
         try:
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115
         except OSError:
             pass
         return 141
+    except Exception as e:  # noqa: BLE001 - last resort: one line, never a traceback
+        if os.environ.get("ORCH_DEBUG"):
+            raise
+        if isinstance(e, OSError):
+            msg = f"{e.strerror or e}: {e.filename}" if e.filename else str(e)
+        else:
+            msg = f"{type(e).__name__}: {e}"
+        print(f"orch: {msg}", file=sys.stderr)
+        return 125 if args.subcommand in ("run", "create") else 1
 
 
 if __name__ == "__main__":

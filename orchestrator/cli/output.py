@@ -22,7 +22,7 @@ def render(rows: list[dict[str, Any]], fmt: str | None, columns: list[tuple[str,
 
     headers = {key: header for header, key in columns}
     try:
-        text = template.format_output([_public(r) for r in rows], fmt, [(h, k) for h, k in columns], headers)
+        text = template.format_output([_public(r) for r in rows], fmt, [k for _, k in columns], headers)
     except template.TemplateError as e:
         raise CliError(str(e)) from None
     sys.stdout.write(text)
@@ -35,8 +35,9 @@ def render_inspect(docs: list[Any], fmt: str | None) -> None:
     from orchestrator.cli import template
 
     try:
-        t = template.parse(fmt)
+        _, body = template.prepare_format(fmt)
+        t = template.Template(body)
         for d in docs:
-            sys.stdout.write(template.execute(t, d, missing="<no value>") + "\n")
+            sys.stdout.write(t.execute(d) + "\n")
     except template.TemplateError as e:
         raise CliError(str(e)) from None
