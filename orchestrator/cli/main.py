@@ -239,6 +239,21 @@ def _add_system_commands(sub: Any) -> None:
     p.set_defaults(func=_lazy("orchestrator.daemon", "run"))
 
 
+def _add_compose_commands(sub: Any) -> None:
+    """`orch compose <cmd>` as under `docker compose`; `config` also works at the top level."""
+    from orchestrator.cli import compose_config
+
+    comp = sub.add_parser("compose", help="Define and run multi-container applications")
+    compose_config.add_project_arguments(comp)
+    csub = comp.add_subparsers(dest="compose_cmd", required=True, parser_class=Parser)
+    for parent in (csub, sub):
+        p = parent.add_parser("config", help="Parse, resolve and render compose file in canonical format")
+        if parent is sub:
+            compose_config.add_project_arguments(p)
+        compose_config.add_config_arguments(p)
+        p.set_defaults(func=_lazy("orchestrator.cli.compose_config", "run_config"))
+
+
 def build_parser() -> Parser:
     ap = Parser(prog="orch", description="A Compose/Swarm-style container orchestrator.")
     ap.add_argument("-v", "--version", action="store_true", help="print the version and exit")
@@ -247,6 +262,7 @@ def build_parser() -> Parser:
     _add_image_commands(sub)
     _add_volume_commands(sub)
     _add_system_commands(sub)
+    _add_compose_commands(sub)
     return ap
 
 
