@@ -21,13 +21,21 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from agent.runtime import cgroups, rootfs
 from agent.runtime.container import Container, MountPoint, State, new_id, now_rfc3339, random_name
 from agent.runtime.container import load as load_record
 from agent.runtime.container import save as save_record
-from agent.runtime.errors import AlreadyExists, CommandFailed, Conflict, InvalidArgument, NotFound, Unavailable
+from agent.runtime.errors import (
+    AlreadyExists,
+    CommandFailed,
+    Conflict,
+    EngineError,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+)
 from agent.runtime.images import ImageStore
 from agent.runtime.logs import read_entries
 from agent.runtime.spawn_client import SpawnerClient, SpawnError, Stream
@@ -44,6 +52,31 @@ _RLIMITS = {
     "nofile": 7, "nproc": 6, "rss": 5, "rtprio": 14, "rttime": 15, "sigpending": 11, "stack": 3,
 }
 INIT_BINARIES = ("/usr/bin/tini-static", "/usr/bin/docker-init", "/usr/bin/tini")
+
+
+class NetworkHooks(Protocol):
+    """What the engine asks of the network side (agent/network/manager.py implements it).
+
+    Every call is idempotent; errors are agent.runtime.errors classes with one-line messages.
+    """
+
+    def prepare(self, c: Container, spec: dict[str, Any]) -> None:
+        """At create: validate the network settings of ``spec`` (network_mode, ports, publish_all,
+        exposed, network_aliases, ipv4_address, mac_address, dns, extra_hosts, links), reserve what
+        must be reserved, and record the result in ``c.host_config["net"]``."""
+
+    def etc_files(self, c: Container, cdir: Path) -> None:
+        """Before each start: (re)write ``cdir/hosts`` and ``cdir/resolv.conf`` for the container."""
+
+    def attach(self, c: Container, pid: int) -> None:
+        """During start, after the container's namespaces exist and before its command runs: veths,
+        addresses, routes, DNS records and published ports for the network namespace of ``pid``."""
+
+    def detach(self, c: Container) -> None:
+        """After the container stopped: remove its links, DNS records and port rules (keep reservations)."""
+
+    def release(self, c: Container) -> None:
+        """The container is being removed: free its addresses and anything else it reserved."""
 
 
 def _proc_starttime(pid: int) -> int:
@@ -90,6 +123,7 @@ class Engine:
         self._restart_timers: dict[str, threading.Timer] = {}
         self.init_path = next((p for p in INIT_BINARIES if os.path.exists(p)), None)
         self._stopping = False
+        self.network: NetworkHooks | None = None
 
     # --- boot and re-adoption ------------------------------------------------------------------
     def boot(self) -> None:
@@ -191,10 +225,12 @@ class Engine:
         if not argv:
             raise InvalidArgument("no command specified")
         env = self._merge_env(list(icfg.get("Env") or []), list(spec.get("env") or []))
-        network_mode = spec.get("network_mode") or "none"
-        if network_mode not in ("none", "host"):
-            raise InvalidArgument(
-                f"network {network_mode} not found (this node supports --network none and host)")
+        network_mode = spec.get("network_mode") or ("bridge" if self.network is not None else "none")
+        if network_mode.startswith("container:"):
+            other = self.get(network_mode.split(":", 1)[1])
+            network_mode = f"container:{other.id}"
+        elif network_mode not in ("none", "host") and self.network is None:
+            raise InvalidArgument(f"network {network_mode} not found")
         res = spec.get("resources") or {}
         ulimits = []
         for u in spec.get("ulimits") or []:
@@ -253,10 +289,18 @@ class Engine:
                 mounts=mounts,
             )
             self._write_etc_files(cdir, c)
+            if self.network is not None and network_mode not in ("none", "host") \
+                    and not network_mode.startswith("container:"):
+                self.network.prepare(c, spec)
             self._save(c)
         except BaseException:
             with self._lock:
                 self._names.pop(name, None)
+            if self.network is not None and "c" in locals():
+                try:
+                    self.network.release(locals()["c"])
+                except Exception:  # noqa: BLE001
+                    log.exception("releasing the network reservations of a failed create")
             shutil.rmtree(self._cdir(cid), ignore_errors=True)
             raise
         with self._lock:
@@ -366,7 +410,7 @@ class Engine:
             "id": c.id, "rootfs": str(merged), "args": [c.path, *c.args], "env": env,
             "cwd": c.config["workdir"], "uid": user.uid, "gid": user.gid, "groups": user.groups,
             "hostname": c.config["hostname"],
-            "namespaces": {"net": "host" if c.host_config["network_mode"] == "host" else "new"},
+            "namespaces": self._namespaces(c),
             "mounts": mounts,
             "files": {"/etc/hostname": str(cdir / "hostname"), "/etc/hosts": str(cdir / "hosts"),
                       "/etc/resolv.conf": str(cdir / "resolv.conf")},
@@ -380,6 +424,22 @@ class Engine:
             "exit_file": str(cdir / "exit.json"),
             "no_new_privs": c.host_config["no_new_privileges"],
         }
+
+    def _uses_bridge(self, c: Container) -> bool:
+        mode = c.host_config["network_mode"]
+        return self.network is not None and mode not in ("none", "host") and not mode.startswith("container:")
+
+    def _namespaces(self, c: Container) -> dict[str, str]:
+        mode = c.host_config["network_mode"]
+        if mode == "host":
+            return {"net": "host"}
+        if mode.startswith("container:"):
+            other = self.containers.get(mode.split(":", 1)[1])
+            if other is None or other.state.status != "running":
+                raise CommandFailed(f"cannot join network of a non running container: {mode.split(':', 1)[1][:12]}",
+                                    125)
+            return {"net": f"/proc/{other.state.pid}/ns/net"}
+        return {"net": "new"}
 
     @staticmethod
     def _capabilities(c: Container) -> list[str]:
@@ -416,19 +476,28 @@ class Engine:
                 timer.cancel()
         try:
             (self._cdir(c.id) / "exit.json").unlink(missing_ok=True)
+            on_ready = None
+            if self._uses_bridge(c):
+                assert self.network is not None
+                self.network.etc_files(c, self._cdir(c.id))
+                net = self.network
+                on_ready = lambda pid: net.attach(c, pid)  # noqa: E731
             spec = self._spawn_spec(c)
             if attach:
-                stream = self.spawner.start_attached(spec)
+                stream = self.spawner.start_attached(spec, on_ready)
                 pid = stream.pid
             else:
                 stream = None
-                pid = self.spawner.start(spec)
+                pid = self.spawner.start(spec, on_ready)
         except SpawnError as e:
             self._fail_start(c, str(e), e.code)
             raise CommandFailed(str(e), e.code) from None
         except (OSError, cgroups.CgroupError) as e:
             self._fail_start(c, str(e), 125)
             raise CommandFailed(str(e), 125) from None
+        except EngineError as e:
+            self._fail_start(c, str(e), e.exit_code)
+            raise
         with self._lock:
             if c.state.status != "exited" or c.state.pid != pid:
                 c.state = State(status="running", pid=pid, pid_start=_proc_starttime(pid),
@@ -461,6 +530,12 @@ class Engine:
             rootfs.unmount(self._cdir(c.id))
         except OSError:
             log.warning("unmounting the rootfs of %s failed", c.short_id)
+        if self._uses_bridge(c):
+            assert self.network is not None
+            try:
+                self.network.detach(c)
+            except Exception:  # noqa: BLE001
+                log.exception("detaching the network of %s failed", c.short_id)
 
     # --- exits ---------------------------------------------------------------------------------
     def _on_exit(self, cid: str, pid: int, code: int, finished_at: str | None, error: str = "") -> None:
@@ -656,6 +731,12 @@ class Engine:
             if self._names.get(c.name) == c.id:
                 del self._names[c.name]
             self._changed.notify_all()
+        if self._uses_bridge(c):
+            assert self.network is not None
+            try:
+                self.network.release(c)
+            except Exception:  # noqa: BLE001
+                log.exception("releasing the network of %s failed", c.short_id)
         shutil.rmtree(self._cdir(c.id), ignore_errors=True)
         if volumes:
             for mp in c.mounts:

@@ -50,7 +50,16 @@ def add_create_arguments(p: argparse.ArgumentParser, run: bool) -> None:
     a("--label-file", action="append", default=[])
     a("-i", "--interactive", action="store_true")
     a("-t", "--tty", action="store_true")
-    a("--network", "--net", dest="network", default="none")
+    a("--network", "--net", dest="network", default="")
+    a("-p", "--publish", action="append", default=[])
+    a("-P", "--publish-all", action="store_true")
+    a("--expose", action="append", default=[])
+    a("--network-alias", "--net-alias", dest="network_alias", action="append", default=[])
+    a("--ip", default="")
+    a("--mac-address", default="")
+    a("--dns", action="append", default=[])
+    a("--add-host", action="append", default=[])
+    a("--link", action="append", default=[])
     a("--log-opt", action="append", default=[])
     a("--log-driver", default="json-file")
     a("--cap-add", action="append", default=[])
@@ -161,11 +170,46 @@ def build_spec(args: argparse.Namespace) -> Any:
                            f'strconv.ParseInt: parsing "{args.stop_timeout}": invalid syntax', 125) from None
     else:
         spec.stop_timeout = -1
-    net = args.network
-    if net not in ("none", "host"):
-        raise CliError(f"network {net} not found: this version of orch runs containers with --network none "
-                       "or --network host", 125)
-    spec.network_mode = net
+    spec.network_mode = args.network
+    for v in args.publish:
+        for b in _flag(parse.parse_publish, v):
+            spec.ports.append(pb.PortBinding(host_ip=b.host_ip or "", host_port=b.host_port or 0,
+                                             host_port_end=b.host_port_end or 0, container_port=b.container_port,
+                                             protocol=b.protocol))
+    spec.publish_all = args.publish_all
+    for v in args.expose:
+        spec.exposed.extend(f"{port}/{proto}" for port, proto in _flag(parse.parse_expose, v))
+    spec.network_aliases.extend(args.network_alias)
+    if args.ip:
+        import ipaddress
+
+        try:
+            ipaddress.IPv4Address(args.ip)
+        except ValueError:
+            raise CliError(f'invalid argument "{args.ip}" for "--ip" flag: invalid IPv4 address', 125) from None
+        spec.ipv4_address = args.ip
+    if args.mac_address:
+        import re
+
+        if not re.fullmatch(r"([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}", args.mac_address):
+            raise CliError(f"{args.mac_address} is not a valid mac address", 125)
+        spec.mac_address = args.mac_address
+    for v in args.dns:
+        import ipaddress
+
+        try:
+            ipaddress.ip_address(v)
+        except ValueError:
+            raise CliError(f'invalid argument "{v}" for "--dns" flag: {v} is not an ip address', 125) from None
+        spec.dns.append(v)
+    for v in args.add_host:
+        h = _flag(parse.parse_add_host, v)
+        spec.extra_hosts.append(f"{h.name}:{h.ip}")
+    for v in args.link:
+        name, _, alias = v.partition(":")
+        if not name:
+            raise CliError(f"invalid link format: {v!r}", 125)
+        spec.links.append(f"{name}:{alias or name}")
     spec.cap_add.extend(args.cap_add)
     spec.cap_drop.extend(args.cap_drop)
     for so in args.security_opt:
