@@ -223,7 +223,7 @@ def _apply_rlimits(rlimits: list[list[int]]) -> None:
         try:
             resource.setrlimit(res, (soft, hard))
         except (ValueError, OSError) as e:
-            raise StepError("set rlimit", f"{e}; the hard limit here cannot be raised (no CAP_SYS_RESOURCE)")
+            raise StepError("set rlimit", f"{e}; the hard limit here cannot be raised (no CAP_SYS_RESOURCE)") from None
 
 
 def _drop_capabilities(keep: list[str], uid: int) -> None:

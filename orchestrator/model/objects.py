@@ -1,0 +1,47 @@
+"""Networks, secrets and configs: named objects that services reference."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from orchestrator.model.base import Model, Stored
+
+
+class NetworkSpec(Model):
+    name: str
+    driver: Literal["overlay", "bridge", "host", "none"] = "overlay"
+    subnet: str = ""
+    gateway: str = ""
+    attachable: bool = False
+    internal: bool = False
+    ingress: bool = False
+    options: dict[str, str] = Field(default_factory=dict)
+
+
+class Network(Stored):
+    kind = "network"
+
+    spec: NetworkSpec
+    vni: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+class Secret(Stored):
+    """``data`` is base64 of the (encrypted at rest, in a later issue) payload."""
+
+    kind = "secret"
+
+    name: str
+    data: str = ""
+
+
+class Config(Stored):
+    kind = "config"
+
+    name: str
+    data: str = ""

@@ -1,0 +1,85 @@
+"""Task helpers shared by the orchestrators: making tasks, spotting dirty ones, restart policy.
+
+*Dirty* (practice 5): a task whose ``spec_hash`` differs from the hash of its service's current task
+spec. The hash leaves out fields that must not restart anything (the restart policy is read from the
+service when it is needed), and scaling never touches the task spec at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from orchestrator.model import Service, Task, TaskSpec, TaskState, TaskStatus, new_id
+
+_NOT_DIRTYING = {"restart_policy"}
+
+
+def spec_hash(spec: TaskSpec) -> str:
+    data = spec.model_dump(mode="json", exclude=_NOT_DIRTYING)
+    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+
+
+def is_dirty(task: Task, service: Service) -> bool:
+    return task.spec_hash != spec_hash(service.spec.task)
+
+
+def new_task(
+    service: Service,
+    now: float,
+    *,
+    slot: int = 0,
+    node_id: str = "",
+    initial_state: TaskState = TaskState.PENDING,
+    desired_state: TaskState = TaskState.RUNNING,
+    start_after: float = 0.0,
+    restart_history: list[float] | None = None,
+) -> Task:
+    """A fresh task for one slot (replicated) or one node (global) of ``service``.
+
+    ``initial_state`` is PENDING when no allocator runs (the allocator moves NEW to PENDING).
+    """
+    return Task(
+        id=new_id(),
+        service_id=service.id,
+        service_name=service.spec.name,
+        slot=slot,
+        node_id=node_id,
+        spec=service.spec.task,
+        spec_version=service.meta.version,
+        spec_hash=spec_hash(service.spec.task),
+        desired_state=desired_state,
+        status=TaskStatus(state=initial_state, message="created", timestamp=now),
+        start_after=start_after,
+        restart_history=list(restart_history or []),
+        labels=dict(service.spec.labels),
+    )
+
+
+def retire(task: Task, state: TaskState = TaskState.SHUTDOWN) -> Task:
+    """``task`` with desired state moved forward to ``state`` (never backward)."""
+    return task.evolve(desired_state=max(task.desired_state, state))
+
+
+def newest(tasks: list[Task]) -> Task:
+    return max(tasks, key=lambda t: (t.meta.created_at, t.meta.version, t.id))
+
+
+def restart_attempts(history: list[float], window: float, now: float) -> list[float]:
+    """Restart times that still count against ``max_attempts`` (all of them when window is 0)."""
+    if window <= 0:
+        return list(history)
+    return [t for t in history if t >= now - window]
+
+
+def should_restart(task: Task, service: Service, now: float, lost: bool = False) -> bool:
+    """Whether a stopped (or lost) task's slot gets a new task under the service's restart policy."""
+    policy = service.spec.task.restart_policy
+    if policy.condition == "none":
+        return False
+    if policy.condition == "on-failure" and not lost and task.status.state == TaskState.COMPLETE:
+        return False
+    if policy.max_attempts > 0:
+        if len(restart_attempts(task.restart_history, policy.window, now)) >= policy.max_attempts:
+            return False
+    return True

@@ -1,0 +1,114 @@
+"""The scheduler: fills ``node_id`` on PENDING tasks and moves them to ASSIGNED, in batches.
+
+:func:`schedule` is the pure part: view in, :class:`Decisions` out. Tasks are placed one at a time in
+a stable order (oldest first) against in-memory node infos that include earlier placements of the
+same pass. A global task (``node_id`` already set by the global orchestrator) is only checked against
+its own node. An unplaceable task stays PENDING; its status message says why, and is rewritten only
+when the reason changes (no write storms while nothing changes).
+
+The :class:`Scheduler` loop re-runs on any task or node change, debounced (50 ms quiet, 1 s max), and
+writes one batch per pass.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from orchestrator.model import Task, TaskState, TaskStatus
+from orchestrator.reconcile.loop import Loop
+from orchestrator.scheduler.nodeinfo import build_node_infos
+from orchestrator.scheduler.pipeline import Pipeline
+from orchestrator.scheduler.ranking import choose
+from orchestrator.store import Change, MemoryStore, View
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Decisions:
+    assigned: dict[str, str] = field(default_factory=dict)  # task id -> node id
+    unplaceable: dict[str, str] = field(default_factory=dict)  # task id -> reason
+
+
+def pending_tasks(view: View) -> list[Task]:
+    tasks = [t for t in view.find("task", state=TaskState.PENDING) if t.runnable]
+    return sorted(tasks, key=lambda t: (t.meta.created_at, t.service_id, t.slot, t.id))
+
+
+def schedule(view: View, tasks: list[Task] | None = None, pipeline: Pipeline | None = None) -> Decisions:
+    """Decide a node for each PENDING task (pure)."""
+    pipeline = pipeline or Pipeline()
+    infos = build_node_infos(view)
+    all_infos = sorted(infos.values(), key=lambda i: i.id)
+    decisions = Decisions()
+    for task in tasks if tasks is not None else pending_tasks(view):
+        pipeline.set_task(task)
+        if task.node_id:
+            info = infos.get(task.node_id)
+            if info is not None and pipeline.check(info):
+                decisions.assigned[task.id] = info.id
+                info.add(task)
+            else:
+                decisions.unplaceable[task.id] = pipeline.explain(1)
+            continue
+        candidates = pipeline.eligible(all_infos)
+        if not candidates:
+            decisions.unplaceable[task.id] = pipeline.explain(len(all_infos))
+            continue
+        best = choose(task, candidates, all_infos)
+        decisions.assigned[task.id] = best.id
+        best.add(task)
+    return decisions
+
+
+def write_decisions(store: MemoryStore, view: View, decisions: Decisions, now: float) -> int:
+    """Commit assignments and changed pending reasons in one batch; returns failed groups."""
+    with store.batch() as batch:
+        for task_id, node_id in decisions.assigned.items():
+            task = view.get("task", task_id)
+            status = TaskStatus(state=TaskState.ASSIGNED, message="scheduler assigned task to node", timestamp=now)
+            batch.update(lambda tx, t=task, n=node_id, s=status: tx.update(t.evolve(node_id=n, status=s)))
+        for task_id, reason in decisions.unplaceable.items():
+            task = view.get("task", task_id)
+            if task.status.err == reason:
+                continue
+            status = task.status.model_copy(update={"err": reason, "message": "pending task scheduling", "timestamp": now})
+            batch.update(lambda tx, t=task, s=status: tx.update(t.evolve(status=s)))
+    for err in batch.errors:
+        log.info("scheduler: write skipped: %s", err)
+    return len(batch.errors)
+
+
+class Scheduler(Loop):
+    name = "scheduler"
+    kinds = ("task", "node")
+    debounce = 0.05
+    debounce_max = 1.0
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._dirty = False
+
+    def seed(self, view: View) -> None:
+        self._dirty = True
+
+    def handle(self, change: Change) -> None:
+        if change.kind == "node":
+            self._dirty = True
+            return
+        old, new = change.old, change.new
+        if new is not None and new.status.state == TaskState.PENDING:  # type: ignore[attr-defined]
+            if old is None or old.status != new.status or old.desired_state != new.desired_state:  # type: ignore[attr-defined]
+                self._dirty = True
+        elif old is not None and (new is None or new.stopped or not new.runnable):  # type: ignore[attr-defined]
+            self._dirty = True  # resources or ports freed up
+
+    def tick(self) -> None:
+        if not self._dirty:
+            return
+        self._dirty = False
+        view = self.store.view()
+        tasks = pending_tasks(view)
+        if tasks:
+            write_decisions(self.store, view, schedule(view, tasks), self.clock())
