@@ -11,6 +11,7 @@ BUSYBOX_TAR := build/busybox.tar
 .PHONY: install deps venv image proto up down test test-unit test-lab lint bench bench-deps clean
 
 install: deps venv $(BUSYBOX_TAR) image
+	@$(PY) -m compileall -q orchestrator agent proto >/dev/null
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -26,6 +27,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --upgrade pip >/dev/null
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
+	@# Bytecode up front: the CLI starts on every command, also where PYTHONDONTWRITEBYTECODE is set.
+	$(PY) -m compileall -q orchestrator agent proto >/dev/null
 
 # The generated gRPC code is committed (newer generated code refuses older protobuf runtimes);
 # regenerate after editing proto/orch/v1/*.proto.

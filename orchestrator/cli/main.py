@@ -254,21 +254,40 @@ def _add_compose_commands(sub: Any) -> None:
         p.set_defaults(func=_lazy("orchestrator.cli.compose_config", "run_config"))
 
 
-def build_parser() -> Parser:
+# Command groups and the top-level words they own. Only the group of the command being run is
+# built (building the compose group imports pydantic models; `orch run` must not pay for that).
+GROUPS: list[tuple[Callable[[Any], None], tuple[str, ...]]] = [
+    (_add_container_commands, ("run", "create", "ps", "logs", "exec", "stop", "restart", "start", "kill", "rm",
+                               "inspect", "wait", "stats")),
+    (_add_image_commands, ("image", "images", "import", "load", "save", "rmi", "tag", "history")),
+    (_add_volume_commands, ("volume",)),
+    (_add_system_commands, ("version", "info", "daemon")),
+    (_add_compose_commands, ("compose", "config")),
+]
+
+
+def _selected(argv: list[str]) -> str | None:
+    for a in argv:
+        if not a.startswith("-"):
+            return a
+    return None
+
+
+def build_parser(argv: list[str] | None = None) -> Parser:
     ap = Parser(prog="orch", description="A Compose/Swarm-style container orchestrator.")
     ap.add_argument("-v", "--version", action="store_true", help="print the version and exit")
     sub = ap.add_subparsers(dest="subcommand", parser_class=Parser, metavar="COMMAND")
-    _add_container_commands(sub)
-    _add_image_commands(sub)
-    _add_volume_commands(sub)
-    _add_system_commands(sub)
-    _add_compose_commands(sub)
+    word = _selected(argv) if argv is not None else None
+    known = {w for _, words in GROUPS for w in words}
+    for add, words in GROUPS:
+        if word is None or word not in known or word in words:
+            add(sub)
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    ap = build_parser()
+    ap = build_parser(argv)
     args = ap.parse_args(argv)
     if args.version:
         from agent.api import VERSION
