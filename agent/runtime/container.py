@@ -56,6 +56,7 @@ class Container:
     mounts: list[MountPoint] = field(default_factory=list)
     state: State = field(default_factory=State)
     restart_count: int = 0
+    restart_backoff: int = 0  # consecutive quick restarts: the delay doubles from 100 ms up to 1 min
     manually_stopped: bool = False
     has_been_started: bool = False
 

@@ -576,9 +576,9 @@ class Engine:
             if mx and c.restart_count >= mx:
                 return None
         if ran > 10:
-            c.restart_count_backoff = 0  # type: ignore[attr-defined]
-        n = getattr(c, "restart_count_backoff", 0)
-        c.restart_count_backoff = n + 1  # type: ignore[attr-defined]
+            c.restart_backoff = 0  # it ran for a while: start the backoff over, as Docker does
+        n = c.restart_backoff
+        c.restart_backoff = n + 1
         c.state.status = "restarting"
         return min(0.1 * (2 ** n), 60.0)
 
