@@ -25,7 +25,14 @@ from google.protobuf.json_format import MessageToDict
 
 from agent.runtime import inspect as views
 from agent.runtime.engine import Engine
-from agent.runtime.errors import AlreadyExists, CommandFailed, Conflict, EngineError, InvalidArgument, NotFound
+from agent.runtime.errors import (
+    AlreadyExists,
+    CommandFailed,
+    Conflict,
+    EngineError,
+    InvalidArgument,
+    NotFound,
+)
 from agent.runtime.images import ImageStore
 from agent.runtime.logs import follow
 from agent.runtime.spawner import F_EXIT, F_STDERR, F_STDOUT
@@ -239,19 +246,30 @@ class EngineService(rpc.EngineServicer):
         for c in self.engine.list():
             if not request.all and c.state.status not in ("running", "paused", "restarting"):
                 continue
+            net = self._network_view(c)
             out.append(pb.ContainerSummary(
                 id=c.id, name=c.name, image=c.image, command=views.command_text(c), created=int(c.created),
                 state=c.state.status, status=views.status_text(c), labels=c.config.get("labels") or {},
                 exit_code=c.state.exit_code,
                 mounts=",".join(m.name or m.source for m in c.mounts if m.type != "tmpfs"),
-                networks=c.host_config.get("network_mode", ""),
+                networks=net["_networks"] if net else c.host_config.get("network_mode", ""),
+                ports=net["_ports"] if net else "",
             ))
         return pb.ContainerListReply(containers=out)
 
     @_errors
     def ContainerInspect(self, request: pb.ContainerRef, context: grpc.ServicerContext) -> pb.JsonReply:  # noqa: N802
         c = self.engine.get(request.id)
-        return pb.JsonReply(json=json.dumps(views.container_json(c, self.engine.log_path(c))))
+        doc = views.container_json(c, self.engine.log_path(c))
+        net = self._network_view(c)
+        if net:
+            doc["NetworkSettings"] = net["NetworkSettings"]
+        return pb.JsonReply(json=json.dumps(doc))
+
+    def _network_view(self, c: Any) -> dict[str, Any] | None:
+        """NetworkSettings and ps texts from the network manager (agent/network/manager.py), if wired."""
+        view = getattr(self.engine.network, "container_view", None)
+        return view(c) if view is not None else None
 
     @_stream_errors
     def ContainerLogs(self, request: pb.LogsRequest, context: grpc.ServicerContext) -> Iterator[pb.LogEntry]:  # noqa: N802
@@ -369,6 +387,117 @@ class EngineService(rpc.EngineServicer):
             yield pb.AttachOutput(exited=True, exit_code=0)
             return
         yield from self._pump(stream, request_iterator, context)
+
+    # --- container extras: cp, diff, export, commit, pause, top, rename, update, prune, events ---
+    def _tmp(self) -> Any:
+        return tempfile.TemporaryFile(dir=str(self.engine.state_dir / "tmp"))
+
+    @_stream_errors
+    def ContainerArchiveGet(self, request: pb.ArchiveRequest, context: grpc.ServicerContext) -> Iterator[pb.DataChunk]:  # noqa: N802
+        from agent.runtime import fsops
+
+        c = self.engine.get(request.id)
+        with self._tmp() as tmp:
+            fsops.archive_get(self.engine, c, request.path, tmp)
+            tmp.seek(0)
+            while chunk := tmp.read(1 << 20):
+                yield pb.DataChunk(data=chunk)
+
+    @_errors
+    def ContainerArchivePut(self, request_iterator: Iterator[pb.ArchiveUpload], context: grpc.ServicerContext) -> pb.Empty:  # noqa: N802
+        from agent.runtime import fsops
+
+        first = None
+        with self._tmp() as tmp:
+            for msg in request_iterator:
+                first = first or msg
+                if msg.data:
+                    tmp.write(msg.data)
+            if first is None:
+                raise InvalidArgument("empty upload")
+            tmp.seek(0)
+            c = self.engine.get(first.id)
+            fsops.archive_put(self.engine, c, first.path, tmp, raw=first.raw, keep_owner=first.archive)
+        return pb.Empty()
+
+    @_errors
+    def ContainerChanges(self, request: pb.ContainerRef, context: grpc.ServicerContext) -> pb.JsonReply:  # noqa: N802
+        from agent.runtime import fsops
+
+        return pb.JsonReply(json=json.dumps(fsops.changes(self.engine, self.engine.get(request.id))))
+
+    @_stream_errors
+    def ContainerExport(self, request: pb.ContainerRef, context: grpc.ServicerContext) -> Iterator[pb.DataChunk]:  # noqa: N802
+        from agent.runtime import fsops
+
+        c = self.engine.get(request.id)
+        with self._tmp() as tmp:
+            fsops.export(self.engine, c, tmp)
+            tmp.seek(0)
+            while chunk := tmp.read(1 << 20):
+                yield pb.DataChunk(data=chunk)
+        self.engine.events.emit("container", "export", c.id, name=c.name, image=c.image)
+
+    @_errors
+    def ContainerCommit(self, request: pb.CommitRequest, context: grpc.ServicerContext) -> pb.ImageRefs:  # noqa: N802
+        from agent.runtime import fsops
+
+        c = self.engine.get(request.id)
+        changes = {k: json.loads(v) for k, v in request.changes.items()}
+        image_id = fsops.commit(self.engine, c, request.ref or None, changes, request.comment, request.author,
+                                request.pause)
+        self.engine.events.emit("container", "commit", c.id, name=c.name, image=c.image, comment=request.comment)
+        return pb.ImageRefs(refs=[image_id])
+
+    @_errors
+    def ContainerPause(self, request: pb.ContainerRef, context: grpc.ServicerContext) -> pb.Empty:  # noqa: N802
+        self.engine.pause(request.id)
+        return pb.Empty()
+
+    @_errors
+    def ContainerUnpause(self, request: pb.ContainerRef, context: grpc.ServicerContext) -> pb.Empty:  # noqa: N802
+        self.engine.unpause(request.id)
+        return pb.Empty()
+
+    @_errors
+    def ContainerTop(self, request: pb.TopRequest, context: grpc.ServicerContext) -> pb.TopReply:  # noqa: N802
+        from agent.runtime import top
+
+        c = self.engine.get(request.id)
+        if c.state.status not in ("running", "paused"):
+            raise Conflict(f"Container {c.id} is not running")
+        pids = self.engine.cgroups.open(f"{self.engine.cgroup_parent}/{c.id}").pids()
+        titles, rows = top.top(pids, list(request.ps_args))
+        return pb.TopReply(titles=titles, processes=[pb.TopRow(fields=r) for r in rows])
+
+    @_errors
+    def ContainerRename(self, request: pb.RenameRequest, context: grpc.ServicerContext) -> pb.Empty:  # noqa: N802
+        self.engine.rename(request.id, request.name)
+        return pb.Empty()
+
+    @_errors
+    def ContainerUpdate(self, request: pb.UpdateRequest, context: grpc.ServicerContext) -> pb.Empty:  # noqa: N802
+        res = MessageToDict(request.resources, preserving_proto_field_name=True)
+        self.engine.update(request.id, {k: (v if k in ("cpuset_cpus", "cpuset_mems") else int(v))
+                                        for k, v in res.items()})
+        return pb.Empty()
+
+    @_errors
+    def ContainerPrune(self, request: pb.PruneRequest, context: grpc.ServicerContext) -> pb.PruneReply:  # noqa: N802
+        deleted = []
+        for c in self.engine.list():
+            if c.state.status in ("created", "exited", "dead"):
+                try:
+                    self.engine.remove(c.id)
+                except Exception:  # noqa: BLE001 - it started meanwhile, or is already gone
+                    continue
+                deleted.append(c.id)
+        return pb.PruneReply(deleted=deleted)
+
+    @_stream_errors
+    def Events(self, request: pb.EventsRequest, context: grpc.ServicerContext) -> Iterator[pb.JsonReply]:  # noqa: N802
+        for ev in self.engine.events.stream(request.since or None, request.until or None, context.is_active):
+            yield pb.JsonReply(json=json.dumps(ev.doc()))
 
     # --- volumes -----------------------------------------------------------------------------
     @_errors

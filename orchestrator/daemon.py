@@ -59,7 +59,14 @@ def run(args: argparse.Namespace) -> int:
     images = ImageStore(state_dir / "images")
     volumes = VolumeStore(state_dir / "volumes")
     engine = Engine(state_dir, run_dir, images, volumes, spawner, cgroup_parent=args.cgroup_parent)
+    from agent.network.manager import NetworkManager, engine_binding
+
+    network = NetworkManager(state_dir / "network")
+    network.bind(*engine_binding(engine))
+    network.boot()  # bridges, nft rules and DNS of what still runs, before containers are re-adopted
+    engine.network = network
     engine.boot()
+    network.adopt(engine.list())
 
     # 3. The API.
     import grpc
@@ -72,6 +79,14 @@ def run(args: argparse.Namespace) -> int:
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="rpc"),
                          options=[("grpc.max_receive_message_length", 64 << 20)])
     engine_pb2_grpc.add_EngineServicer_to_server(EngineService(engine, images, volumes, info), server)
+    from agent.network_api import NetworkService
+    from proto.orch.v1 import network_pb2_grpc
+
+    network_pb2_grpc.add_NetworksServicer_to_server(NetworkService(network, engine), server)
+    from orchestrator.manager import Manager
+
+    manager = Manager(state_dir, engine, server, sock)  # a cluster of one: Raft, loops, dispatcher, agent
+    manager.start()
     try:
         os.unlink(sock)
     except FileNotFoundError:
@@ -95,8 +110,10 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
     done.wait()
     log.info("shutting down (containers keep running)")
+    manager.stop()
     engine.shutdown()
     server.stop(grace=1).wait()
+    network.close()
     try:
         os.unlink(sock)
     except OSError:

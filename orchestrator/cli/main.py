@@ -224,6 +224,12 @@ def _add_volume_commands(sub: Any) -> None:
     p.set_defaults(func=_lazy(m, "cmd_prune"))
 
 
+def _add_network_commands(sub: Any) -> None:
+    from orchestrator.cli import networks
+
+    networks.add_commands(sub, Parser, _lazy)
+
+
 def _add_system_commands(sub: Any) -> None:
     m = "orchestrator.cli.system"
     p = sub.add_parser("version", help="Show the orch version information")
@@ -254,6 +260,21 @@ def _add_compose_commands(sub: Any) -> None:
         p.set_defaults(func=_lazy("orchestrator.cli.compose_config", "run_config"))
 
 
+def _add_cluster_commands(sub: Any) -> None:
+    """`orch service`, `orch node`, `orch cluster`: each module registers its own subcommands."""
+    from orchestrator.cli import cluster, nodes, services
+
+    services.add_arguments(sub)
+    nodes.add_arguments(sub)
+    cluster.add_arguments(sub)
+
+
+def _container_extras() -> Any:
+    from orchestrator.cli import container_extras
+
+    return container_extras
+
+
 # Command groups and the top-level words they own. Only the group of the command being run is
 # built (building the compose group imports pydantic models; `orch run` must not pay for that).
 GROUPS: list[tuple[Callable[[Any], None], tuple[str, ...]]] = [
@@ -261,8 +282,12 @@ GROUPS: list[tuple[Callable[[Any], None], tuple[str, ...]]] = [
                                "inspect", "wait", "stats")),
     (_add_image_commands, ("image", "images", "import", "load", "save", "rmi", "tag", "history")),
     (_add_volume_commands, ("volume",)),
+    (_add_network_commands, ("network",)),
     (_add_system_commands, ("version", "info", "daemon")),
     (_add_compose_commands, ("compose", "config")),
+    (_add_cluster_commands, ("service", "node", "cluster")),
+    (lambda sub: _container_extras().add_commands(sub, _lazy, Parser), ("attach", "pause", "unpause", "top", "cp",
+     "diff", "export", "commit", "rename", "update", "events", "container", "system", "port")),
 ]
 
 

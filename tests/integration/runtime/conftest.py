@@ -1,4 +1,8 @@
-"""A real orch daemon for the runtime tests: its own state dir, run dir and cgroup parent.
+"""A real orch daemon for the runtime tests: its own state dir, run dir, cgroup parent and network namespace.
+
+The daemon runs inside a throwaway network namespace (tests/integration/network_cli/hostns.py), so the
+default bridge, nft table and DNS listeners it creates never touch the machine's network; its DNS
+forwarder has no upstream (ORCH_DNS_UPSTREAMS="").
 
 One daemon per test session (starting one costs ~0.3 s); every test names its containers with
 a unique prefix. Teardown removes every container, stops the daemon and the spawner, unmounts
@@ -23,6 +27,9 @@ ROOT = Path(__file__).resolve().parents[3]
 ORCH = [sys.executable, "-m", "orchestrator.cli.main"]
 
 
+from tests.integration.network_cli import hostns  # noqa: E402
+
+
 def eventually(pred: Callable[[], object], timeout: float = 10.0, interval: float = 0.02) -> object:
     deadline = time.monotonic() + timeout
     while True:
@@ -44,13 +51,16 @@ class Orchd:
         self.cgroup_parent = f"orch-test-{self.tag}"
         self.env = dict(os.environ, ORCH_STATE_DIR=str(self.state), ORCH_RUN_DIR=str(self.run_dir),
                         ORCH_HOST=f"unix://{self.sock}", ORCH_CGROUP_PARENT=self.cgroup_parent,
-                        PYTHONPATH=str(ROOT))
+                        ORCH_DNS_UPSTREAMS="", PYTHONPATH=str(ROOT))
         self.proc: subprocess.Popen[bytes] | None = None
+        self.netns = hostns.HostNetns(self.tag)
 
     def start(self) -> None:
+        if not self.netns.created:
+            self.netns.create()
         self.log = open(self.base / "daemon.log", "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen([*ORCH, "daemon"], env=self.env, stdout=self.log, stderr=self.log,
-                                     cwd=str(ROOT), start_new_session=True)
+        self.proc = subprocess.Popen(self.netns.cmd(*ORCH, "daemon"), env=self.env, stdout=self.log,
+                                     stderr=self.log, cwd=str(ROOT), start_new_session=True)
         eventually(lambda: self.sock.exists() and self.orch("version").returncode == 0, timeout=20)
 
     def kill(self) -> None:
@@ -96,6 +106,7 @@ class Orchd:
             if spid:
                 os.kill(spid, signal.SIGKILL)
             _cleanup_kernel(self.state, self.cgroup_parent)
+            self.netns.destroy()
             shutil.rmtree(self.base, ignore_errors=True)
 
 

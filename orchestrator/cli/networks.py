@@ -1,0 +1,298 @@
+"""Network commands: `orch network create|ls|inspect|rm|prune|connect|disconnect`.
+
+Flags, output and messages follow Docker's: `create` prints the new id, `rm` the names it removed,
+`ls` the NETWORK ID/NAME/DRIVER/SCOPE table (filters driver, id, label, name, scope, type, dangling).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from orchestrator.cli import client, output
+from orchestrator.cli.errors import CliError
+
+LS_COLUMNS = [("NETWORK ID", "ID"), ("NAME", "Name"), ("DRIVER", "Driver"), ("SCOPE", "Scope")]
+BUILTIN = ("bridge", "host", "none")
+
+
+def _stub() -> Any:
+    from proto.orch.v1 import network_pb2_grpc
+
+    return network_pb2_grpc.NetworksStub(client.channel())
+
+
+def _pb() -> Any:
+    from proto.orch.v1 import network_pb2
+
+    return network_pb2
+
+
+def _kv(items: list[str], flag: str) -> dict[str, str]:
+    out = {}
+    for it in items:
+        k, _, v = it.partition("=")
+        if not k:
+            raise CliError(f'invalid argument "{it}" for "{flag}" flag: invalid key/value')
+        out[k] = v
+    return out
+
+
+def _one(values: list[str], flag: str) -> str:
+    if len(values) > 1:
+        raise CliError(f"orch supports one {flag} per network (got {len(values)})")
+    return values[0] if values else ""
+
+
+def add_commands(sub: Any, parser_class: Any, lazy: Any) -> None:
+    """Register `network ...` on the top-level subparsers (called from main.py).
+
+    `orch port` lives in container_extras.py and reads NetworkSettings.Ports of `inspect`, which the
+    network manager fills; the Networks service also has a typed `Port` call for other clients.
+    """
+    m = "orchestrator.cli.networks"
+    net = sub.add_parser("network", help="Manage networks")
+    nsub = net.add_subparsers(dest="network_cmd", required=True, parser_class=parser_class)
+
+    p = nsub.add_parser("create", help="Create a network")
+    p.add_argument("-d", "--driver", default="bridge")
+    p.add_argument("--subnet", action="append", default=[])
+    p.add_argument("--gateway", action="append", default=[])
+    p.add_argument("--ip-range", action="append", default=[])
+    p.add_argument("--internal", action="store_true")
+    p.add_argument("--attachable", action="store_true")
+    p.add_argument("--ipv6", action="store_true")
+    p.add_argument("--ipam-driver", default="default")
+    p.add_argument("-o", "--opt", action="append", default=[])
+    p.add_argument("--label", action="append", default=[])
+    p.add_argument("name")
+    p.set_defaults(func=lazy(m, "cmd_create"))
+
+    p = nsub.add_parser("ls", aliases=["list"], help="List networks")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-f", "--filter", action="append", default=[])
+    p.add_argument("--format")
+    p.add_argument("--no-trunc", action="store_true")
+    p.set_defaults(func=lazy(m, "cmd_ls"))
+
+    p = nsub.add_parser("inspect", help="Display detailed information on one or more networks")
+    p.add_argument("-f", "--format")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("names", nargs="+")
+    p.set_defaults(func=lazy(m, "cmd_inspect"))
+
+    p = nsub.add_parser("rm", aliases=["remove"], help="Remove one or more networks")
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("names", nargs="+")
+    p.set_defaults(func=lazy(m, "cmd_rm"))
+
+    p = nsub.add_parser("prune", help="Remove all unused networks")
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("--filter", action="append", default=[])
+    p.set_defaults(func=lazy(m, "cmd_prune"))
+
+    p = nsub.add_parser("connect", help="Connect a container to a network")
+    p.add_argument("--alias", action="append", default=[])
+    p.add_argument("--ip", default="")
+    p.add_argument("--link", action="append", default=[])
+    p.add_argument("network")
+    p.add_argument("container")
+    p.set_defaults(func=lazy(m, "cmd_connect"))
+
+    p = nsub.add_parser("disconnect", help="Disconnect a container from a network")
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("network")
+    p.add_argument("container")
+    p.set_defaults(func=lazy(m, "cmd_disconnect"))
+
+
+
+# ------------------------------------------------------------------ create / ls / inspect
+
+
+def cmd_create(args: argparse.Namespace) -> int:
+    if args.ipv6:
+        raise CliError("IPv6 networks are not supported")
+    if args.ipam_driver not in ("", "default"):
+        raise CliError(f'plugin "{args.ipam_driver}" not found')
+    pb = _pb()
+    reply = _stub().Create(pb.NetworkCreateRequest(
+        name=args.name, driver=args.driver, subnet=_one(args.subnet, "--subnet"),
+        gateway=_one(args.gateway, "--gateway"), ip_range=_one(args.ip_range, "--ip-range"),
+        internal=args.internal, attachable=args.attachable, options=_kv(args.opt, "-o, --opt"),
+        labels=_kv(args.label, "--label")))
+    print(reply.id)
+    return 0
+
+
+def _created_text(rfc3339: str) -> str:
+    return rfc3339[:19].replace("T", " ") + " +0000 UTC" if rfc3339 else ""
+
+
+def _ls_row(n: Any, no_trunc: bool) -> dict[str, Any]:
+    return {
+        "ID": n.id if no_trunc else n.id[:12], "Name": n.name, "Driver": n.driver, "Scope": n.scope,
+        "IPv6": str(n.ipv6).lower(), "Internal": str(n.internal).lower(),
+        "Labels": ",".join(f"{k}={v}" for k, v in sorted(n.labels.items())),
+        "CreatedAt": _created_text(n.created),
+        "_id": n.id, "_labels": dict(n.labels), "_containers": n.containers,
+    }
+
+
+def _match(row: dict[str, Any], key: str, values: list[str]) -> bool:
+    def one(v: str) -> bool:
+        if key == "driver":
+            return row["Driver"] == v
+        if key == "id":
+            return row["_id"].startswith(v)
+        if key == "name":
+            return v in row["Name"]
+        if key == "scope":
+            return row["Scope"] == v
+        if key == "label":
+            k, sep, lv = v.partition("=")
+            return k in row["_labels"] and (not sep or row["_labels"][k] == lv)
+        if key == "type":
+            if v not in ("custom", "builtin"):
+                raise CliError(f"invalid filter: 'type'='{v}'")
+            return (row["Name"] in BUILTIN) == (v == "builtin")
+        if key == "dangling":
+            if v.lower() not in ("true", "false", "1", "0"):
+                raise CliError(f'invalid filter \'dangling={v}\'')
+            dangling = row["Name"] not in BUILTIN and row["_containers"] == 0
+            return dangling == (v.lower() in ("true", "1"))
+        raise CliError(f"invalid filter '{key}'")
+
+    return any(one(v) for v in values)
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    from orchestrator.cli import parse
+
+    try:
+        filters = parse.parse_filters(args.filter)
+    except parse.FlagError as e:
+        raise CliError(str(e)) from None
+    nets = _stub().List(_pb().NetworkListRequest()).networks
+    rows = [_ls_row(n, args.no_trunc) for n in nets]
+    for key, values in filters.items():
+        rows = [r for r in rows if _match(r, key, values)]
+    if args.quiet:
+        for r in rows:
+            print(r["ID"])
+        return 0
+    output.render(rows, args.format, LS_COLUMNS)
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    import json
+
+    import grpc
+
+    stub, pb = _stub(), _pb()
+    docs = []
+    rc = 0
+    for n in args.names:
+        try:
+            docs.append(json.loads(stub.Inspect(pb.NetworkRef(ref=n)).json))
+        except grpc.RpcError as e:
+            print(f"Error response from daemon: {client.rpc_error_message(e)}", file=sys.stderr)
+            rc = 1
+    if docs or not rc:
+        output.render_inspect(docs, args.format)
+    return rc
+
+
+# ------------------------------------------------------------------ rm / prune
+
+
+def cmd_rm(args: argparse.Namespace) -> int:
+    import grpc
+
+    stub, pb = _stub(), _pb()
+    rc = 0
+    for n in args.names:
+        try:
+            stub.Remove(pb.NetworkRef(ref=n))
+            print(n)
+        except grpc.RpcError as e:
+            if args.force and e.code() == grpc.StatusCode.NOT_FOUND:  # type: ignore[attr-defined]
+                continue
+            print(f"Error response from daemon: {client.rpc_error_message(e)}", file=sys.stderr)
+            rc = 1
+    return rc
+
+
+def _until(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    from orchestrator.cli import parse
+
+    try:
+        return time.time() - parse.parse_duration(value, "until")
+    except parse.FlagError:
+        pass
+    from agent.runtime.logs import parse_rfc3339
+
+    try:
+        return parse_rfc3339(value if "T" in value else value + "T00:00:00Z")
+    except ValueError:
+        raise CliError(f'invalid filter \'until={value}\': failed to parse value as time or duration') from None
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    pb = _pb()
+    req = pb.NetworkPruneRequest()
+    for f in args.filter:
+        key, sep, val = f.partition("=")
+        if key == "until" and sep:
+            req.until = _until(val)
+        elif key == "label" and sep:
+            req.labels.append(val)
+        elif key == "label!" and sep:
+            req.not_labels.append(val)
+        else:
+            raise CliError(f"invalid filter '{key}'")
+    if not args.force:
+        sys.stdout.write("WARNING! This will remove all custom networks not used by at least one container.\n"
+                         "Are you sure you want to continue? [y/N] ")
+        sys.stdout.flush()
+        answer = sys.stdin.readline().strip().lower()
+        if answer not in ("y", "yes"):
+            return 0
+    reply = _stub().Prune(req)
+    if reply.deleted:
+        print("Deleted Networks:")
+        for name in reply.deleted:
+            print(name)
+        print()
+    return 0
+
+
+# ------------------------------------------------------------------ connect / disconnect
+
+
+def cmd_connect(args: argparse.Namespace) -> int:
+    if args.link:
+        raise CliError("--link is not supported by `network connect`; use --alias")
+    if args.ip:
+        import ipaddress
+
+        try:
+            ipaddress.IPv4Address(args.ip)
+        except ValueError:
+            raise CliError(f'invalid argument "{args.ip}" for "--ip" flag: invalid IPv4 address') from None
+    _stub().Connect(_pb().NetworkConnectRequest(network=args.network, container=args.container,
+                                                aliases=args.alias, ipv4_address=args.ip))
+    return 0
+
+
+def cmd_disconnect(args: argparse.Namespace) -> int:
+    _stub().Disconnect(_pb().NetworkDisconnectRequest(network=args.network, container=args.container,
+                                                      force=args.force))
+    return 0
