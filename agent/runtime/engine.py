@@ -36,6 +36,7 @@ from agent.runtime.errors import (
     NotFound,
     Unavailable,
 )
+from agent.runtime.events import EventBus
 from agent.runtime.images import ImageStore
 from agent.runtime.logs import read_entries
 from agent.runtime.spawn_client import SpawnerClient, SpawnError, Stream
@@ -124,6 +125,7 @@ class Engine:
         self.init_path = next((p for p in INIT_BINARIES if os.path.exists(p)), None)
         self._stopping = False
         self.network: NetworkHooks | None = None
+        self.events = EventBus()
 
     # --- boot and re-adoption ------------------------------------------------------------------
     def boot(self) -> None:
@@ -305,6 +307,7 @@ class Engine:
             raise
         with self._lock:
             self.containers[cid] = c
+        self.events.emit("container", "create", cid, name=name, image=c.image)
         return c
 
     @staticmethod
@@ -505,6 +508,7 @@ class Engine:
             c.has_been_started = True
             self._save(c)
             self._changed.notify_all()
+        self.events.emit("container", "start", c.id, name=c.name, image=c.image)
         return stream
 
     def _fail_start(self, c: Container, msg: str, code: int) -> None:
@@ -556,6 +560,9 @@ class Engine:
             self._release(c)
             self._save(c)
             self._changed.notify_all()
+            if oom:
+                self.events.emit("container", "oom", c.id, name=c.name, image=c.image)
+            self.events.emit("container", "die", c.id, name=c.name, image=c.image, exitCode=str(code))
             ran = time.monotonic() - c.state.started_mono if c.state.started_mono else 0.0
             auto_remove = c.host_config.get("auto_remove")
             delay = self._restart_delay(c, code, ran)
@@ -630,6 +637,7 @@ class Engine:
         with self._lock:
             c.manually_stopped = True  # like Docker: a killed container is not restarted by its policy
             self._save(c)
+        self.events.emit("container", "kill", c.id, name=c.name, image=c.image, signal=str(signum))
         self._signal(c, signum)
 
     def _signal(self, c: Container, signum: int) -> None:
@@ -661,17 +669,21 @@ class Engine:
         signum = _signal_number(sig or c.config.get("stop_signal"), signal.SIGTERM)
         if c.state.status == "paused":
             self.unpause(c.id)
+        self.events.emit("container", "kill", c.id, name=c.name, image=c.image, signal=str(signum))
         self._signal(c, signum)
         try:
             self.wait(c.id, timeout=max(0, timeout))
+            self.events.emit("container", "stop", c.id, name=c.name, image=c.image)
             return
         except TimeoutError:
             pass
+        self.events.emit("container", "kill", c.id, name=c.name, image=c.image, signal=str(int(signal.SIGKILL)))
         self._signal(c, signal.SIGKILL)
         try:
             self.wait(c.id, timeout=10)
         except TimeoutError:
             raise Unavailable(f"container {c.short_id} did not exit after SIGKILL") from None
+        self.events.emit("container", "stop", c.id, name=c.name, image=c.image)
 
     def restart(self, ref: str, timeout: int | None = None) -> None:
         c = self.get(ref)
@@ -686,6 +698,7 @@ class Engine:
         with self._lock:
             c.state.status = "paused"
             self._save(c)
+        self.events.emit("container", "pause", c.id, name=c.name, image=c.image)
 
     def unpause(self, ref: str) -> None:
         c = self.get(ref)
@@ -695,6 +708,42 @@ class Engine:
         with self._lock:
             c.state.status = "running"
             self._save(c)
+        self.events.emit("container", "unpause", c.id, name=c.name, image=c.image)
+
+    def rename(self, ref: str, new_name: str) -> None:
+        c = self.get(ref)
+        new_name = new_name.lstrip("/")
+        if not _NAME_RE.match(new_name):
+            raise InvalidArgument(f"Invalid container name ({new_name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        with self._lock:
+            if new_name == c.name:
+                raise InvalidArgument("Renaming a container with the same name as its current name")
+            if new_name in self._names:
+                raise AlreadyExists(f'Error when allocating new name: Conflict. The container name "/{new_name}" '
+                                    f'is already in use by container "{self._names[new_name]}". '
+                                    "You have to remove (or rename) that container to be able to reuse that name.")
+            old = c.name
+            del self._names[old]
+            c.name = new_name
+            self._names[new_name] = c.id
+            self._save(c)
+        self.events.emit("container", "rename", c.id, name=new_name, oldName="/" + old, image=c.image)
+
+    def update(self, ref: str, res: dict[str, Any]) -> None:
+        """`docker update`: new memory/CPU/PIDs limits, applied live and kept for later starts."""
+        c = self.get(ref)
+        with self._lock:
+            merged = {**c.host_config.get("resources", {}), **{k: v for k, v in res.items() if v}}
+            if c.running:
+                nano = res.get("nano_cpus")
+                self.cgroups.open(f"{self.cgroup_parent}/{c.id}").update(cgroups.Resources(
+                    memory=res.get("memory") or None, memory_swap=res.get("memory_swap") or None,
+                    cpu_quota=int(nano * 100000 // 1_000_000_000) if nano else None,
+                    cpu_period=100000 if nano else None, cpu_shares=res.get("cpu_shares") or None,
+                    cpuset_cpus=res.get("cpuset_cpus") or None, pids_limit=res.get("pids_limit") or None))
+            c.host_config["resources"] = merged
+            self._save(c)
+        self.events.emit("container", "update", c.id, name=c.name, image=c.image)
 
     # --- remove --------------------------------------------------------------------------------
     def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
@@ -731,6 +780,7 @@ class Engine:
             if self._names.get(c.name) == c.id:
                 del self._names[c.name]
             self._changed.notify_all()
+        self.events.emit("container", "destroy", c.id, name=c.name, image=c.image)
         if self._uses_bridge(c):
             assert self.network is not None
             try:
@@ -787,9 +837,12 @@ class Engine:
         else:
             spec["caps"] = self._capabilities(c)
         try:
-            return self.spawner.exec(spec)
+            stream = self.spawner.exec(spec)
         except SpawnError as e:
             raise CommandFailed(str(e), e.code) from None
+        self.events.emit("container", "exec_start: " + " ".join(cmd), c.id, name=c.name, image=c.image,
+                         execID=spec["exec_id"])
+        return stream
 
     def attach(self, ref: str, stdin: bool) -> Stream:
         c = self.get(ref)
@@ -813,4 +866,7 @@ class Engine:
             return {"id": c.id, "name": c.name, "running": False}
         st = self.cgroups.open(f"{self.cgroup_parent}/{c.id}").stats()
         d = st.__dict__ if hasattr(st, "__dict__") else dict(st)
-        return {"id": c.id, "name": c.name, "running": True, **d}
+        from agent.runtime.netstats import net_io
+
+        rx, tx = net_io(c.state.pid) if c.host_config.get("network_mode") != "host" else (0, 0)
+        return {"id": c.id, "name": c.name, "running": True, **d, "net_rx_bytes": rx, "net_tx_bytes": tx}

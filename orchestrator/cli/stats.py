@@ -45,7 +45,7 @@ def _row(cur: dict[str, Any], prev: dict[str, Any] | None) -> dict[str, Any]:
     limit = cur["memory_limit"] or 1
     return {"ID": cur["id"][:12], "Name": cur["name"], "CPUPerc": f"{cpu:.2f}%",
             "MemUsage": f"{_bin(usage)} / {_bin(limit)}", "MemPerc": f"{usage / limit * 100:.2f}%",
-            "NetIO": "0B / 0B", "BlockIO": f"{_dec(cur.get('blkio_read_bytes', 0))} / "
+            "NetIO": f"{_dec(cur.get('net_rx_bytes', 0))} / {_dec(cur.get('net_tx_bytes', 0))}", "BlockIO": f"{_dec(cur.get('blkio_read_bytes', 0))} / "
             f"{_dec(cur.get('blkio_write_bytes', 0))}", "PIDs": str(cur.get("pids_current", 0))}
 
 

@@ -51,8 +51,54 @@ class _Input:
         self.q.put(_END)
 
 
-def _pump_stdin(inp: _Input, make: Any, close_msg: Any) -> None:
+DEFAULT_DETACH_KEYS = b"\x10\x11"  # ctrl-p,ctrl-q
+
+
+def parse_detach_keys(spec: str) -> bytes:
+    """Docker's `--detach-keys`: comma-separated `ctrl-<x>` or single characters ("" disables)."""
+    from orchestrator.cli.errors import CliError
+
+    out = bytearray()
+    for key in (k.strip() for k in spec.split(",") if k.strip()):
+        low = key.lower()
+        if len(key) == 1:
+            out.append(ord(key))
+        elif low.startswith("ctrl-") and len(low) == 6 and (low[5].isalpha() or low[5] in "@[\\]^_"):
+            out.append(ord(low[5].upper()) & 0x1F)
+        else:
+            raise CliError(f"Invalid detach keys ({spec}) provided")
+    return bytes(out)
+
+
+class _DetachScanner:
+    """Finds the detach sequence in typed input; bytes of a partial match are held back and
+    released when the match fails, so the container still receives them."""
+
+    def __init__(self, keys: bytes) -> None:
+        self.keys = keys
+        self.held = 0
+
+    def feed(self, data: bytes) -> tuple[bytes, bool]:
+        out = bytearray()
+        for b in data:
+            if self.keys and b == self.keys[self.held]:
+                self.held += 1
+                if self.held == len(self.keys):
+                    return bytes(out), True
+                continue
+            if self.held:
+                out += self.keys[: self.held]
+                self.held = 0
+                if b == self.keys[0]:
+                    self.held = 1
+                    continue
+            out.append(b)
+        return bytes(out), False
+
+
+def _pump_stdin(inp: _Input, make: Any, close_msg: Any, detach: bytes = b"", on_detach: Any = None) -> None:
     fd = sys.stdin.fileno()
+    scanner = _DetachScanner(detach) if detach and on_detach is not None else None
     while True:
         try:
             data = os.read(fd, 65536)
@@ -62,6 +108,14 @@ def _pump_stdin(inp: _Input, make: Any, close_msg: Any) -> None:
             if close_msg is not None:
                 inp.q.put(close_msg)
             return
+        if scanner is not None:
+            data, detached = scanner.feed(data)
+            if data:
+                inp.q.put(make(data))
+            if detached:
+                on_detach()
+                return
+            continue
         inp.q.put(make(data))
 
 
@@ -96,11 +150,22 @@ def _drain(outputs: Iterator[Any]) -> int:
 
 
 def _session(call: Any, first: Any, make_input: Any, close_msg: Any, resize_msg: Any, tty_mode: bool,
-             stdin: bool, on_sigint: Any = None) -> int:
+             stdin: bool, on_sigint: Any = None, detach_keys: bytes = b"") -> int:
     inp = _Input(first)
     outputs = call(iter(inp))
+    detached = threading.Event()
+
+    def on_detach() -> None:
+        # Leave the container running: only this client's stream ends.
+        detached.set()
+        inp.close()
+        with contextlib.suppress(Exception):
+            outputs.cancel()
+
     if stdin:
-        threading.Thread(target=_pump_stdin, args=(inp, make_input, close_msg), daemon=True).start()
+        keys = detach_keys if tty_mode else b""
+        threading.Thread(target=_pump_stdin, args=(inp, make_input, close_msg, keys, on_detach),
+                         daemon=True).start()
     old_winch = old_int = None
     if tty_mode and os.isatty(sys.stdout.fileno()):
         old_winch = signal.signal(signal.SIGWINCH, lambda *_: inp.q.put(resize_msg(*_winsize())))
@@ -108,7 +173,12 @@ def _session(call: Any, first: Any, make_input: Any, close_msg: Any, resize_msg:
         old_int = signal.signal(signal.SIGINT, lambda *_: on_sigint(signal.SIGINT))
     try:
         with _raw_terminal(tty_mode and stdin):
-            return _drain(outputs)
+            try:
+                return _drain(outputs)
+            except Exception:
+                if detached.is_set():
+                    return 0
+                raise
     finally:
         inp.close()
         if old_winch is not None:
@@ -117,7 +187,8 @@ def _session(call: Any, first: Any, make_input: Any, close_msg: Any, resize_msg:
             signal.signal(signal.SIGINT, old_int)
 
 
-def run_attached(stub: Any, cid: str, start: bool, stdin: bool, tty: bool, sig_proxy: bool = True) -> int:
+def run_attached(stub: Any, cid: str, start: bool, stdin: bool, tty: bool, sig_proxy: bool = True,
+                 detach_keys: bytes = DEFAULT_DETACH_KEYS) -> int:
     rows, cols = _winsize() if tty else (0, 0)
     first = pb.AttachInput(id=cid, stdin=stdin, start=start, rows=rows, cols=cols)
 
@@ -127,7 +198,7 @@ def run_attached(stub: Any, cid: str, start: bool, stdin: bool, tty: bool, sig_p
 
     return _session(stub.ContainerAttach, first, lambda d: pb.AttachInput(data=d),
                     pb.AttachInput(close_stdin=True), lambda r, c: pb.AttachInput(rows=r, cols=c),
-                    tty, stdin, kill if sig_proxy else None)
+                    tty, stdin, kill if sig_proxy else None, detach_keys)
 
 
 def run_exec(stub: Any, first: Any, tty: bool, stdin: bool) -> int:

@@ -179,6 +179,66 @@ class EngineStub:
                 request_serializer=proto_dot_orch_dot_v1_dot_engine__pb2.PruneRequest.SerializeToString,
                 response_deserializer=proto_dot_orch_dot_v1_dot_engine__pb2.PruneReply.FromString,
                 _registered_method=True)
+        self.ContainerArchiveGet = channel.unary_stream(
+                '/orch.v1.Engine/ContainerArchiveGet',
+                request_serializer=proto_dot_orch_dot_v1_dot_engine__pb2.ArchiveRequest.SerializeToString,
+                response_deserializer=proto_dot_orch_dot_v1_dot_engine__pb2.DataChunk.FromString,
+                _registered_method=True)
+        self.ContainerArchivePut = channel.stream_unary(
+                '/orch.v1.Engine/ContainerArchivePut',
+                request_serializer=proto_dot_orch_dot_v1_dot_engine__pb2.ArchiveUpload.SerializeToString,
+                response_deserializer=proto_dot_orch_dot_v1_dot_engine__pb2.Empty.FromString,
+                _registered_method=True)
+        self.ContainerChanges = channel.unary_unary(
+                '/orch.v1.Engine/ContainerChanges',
+                request_serializer=proto_dot_orch_dot_v1_dot_engine__pb2.ContainerRef.SerializeToString,
+                response_deserializer=proto_dot_orch_dot_v1_dot_engine__pb2.JsonReply.FromString,
+                _registered_method=True)
+        self.ContainerExport = channel.unary_stream(
+                '/orch.v1.Engine/ContainerExport',
+                request_serializer=proto_dot_orch_dot_v1_dot_engine__pb2.ContainerRef.SerializeToString,
+                response_deserializer=proto_dot_orch_dot_v1_dot_engine__pb2.DataChunk.FromString,
+                _registered_method=True)
+        self.ContainerCommit = channel.unary_unary(
+                '/orch.v1.Engine/ContainerCommit',
+                request_serializer=proto_dot_orch_dot_v1_dot_engine__pb2.CommitRequest.SerializeToString,
+                response_deserializer=proto_dot_orch_dot_v1_dot_engine__pb2.ImageRefs.FromString,
+                _registered_method=True)
+        self.ContainerPause = channel.unary_unary(
+                '/orch.v1.Engine/ContainerPause',
+                request_serializer=proto_dot_orch_dot_v1_dot_engine__pb2.ContainerRef.SerializeToString,
+                response_deserializer=proto_dot_orch_dot_v1_dot_engine__pb2.Empty.FromString,
+                _registered_method=True)
+        self.ContainerUnpause = channel.unary_unary(
+                '/orch.v1.Engine/ContainerUnpause',
+                request_serializer=proto_dot_orch_dot_v1_dot_engine__pb2.ContainerRef.SerializeToString,
+                response_deserializer=proto_dot_orch_dot_v1_dot_engine__pb2.Empty.FromString,
+                _registered_method=True)
+        self.ContainerTop = channel.unary_unary(
+                '/orch.v1.Engine/ContainerTop',
+                request_serializer=proto_dot_orch_dot_v1_dot_engine__pb2.TopRequest.SerializeToString,
+                response_deserializer=proto_dot_orch_dot_v1_dot_engine__pb2.TopReply.FromString,
+                _registered_method=True)
+        self.ContainerRename = channel.unary_unary(
+                '/orch.v1.Engine/ContainerRename',
+                request_serializer=proto_dot_orch_dot_v1_dot_engine__pb2.RenameRequest.SerializeToString,
+                response_deserializer=proto_dot_orch_dot_v1_dot_engine__pb2.Empty.FromString,
+                _registered_method=True)
+        self.ContainerUpdate = channel.unary_unary(
+                '/orch.v1.Engine/ContainerUpdate',
+                request_serializer=proto_dot_orch_dot_v1_dot_engine__pb2.UpdateRequest.SerializeToString,
+                response_deserializer=proto_dot_orch_dot_v1_dot_engine__pb2.Empty.FromString,
+                _registered_method=True)
+        self.ContainerPrune = channel.unary_unary(
+                '/orch.v1.Engine/ContainerPrune',
+                request_serializer=proto_dot_orch_dot_v1_dot_engine__pb2.PruneRequest.SerializeToString,
+                response_deserializer=proto_dot_orch_dot_v1_dot_engine__pb2.PruneReply.FromString,
+                _registered_method=True)
+        self.Events = channel.unary_stream(
+                '/orch.v1.Engine/Events',
+                request_serializer=proto_dot_orch_dot_v1_dot_engine__pb2.EventsRequest.SerializeToString,
+                response_deserializer=proto_dot_orch_dot_v1_dot_engine__pb2.JsonReply.FromString,
+                _registered_method=True)
 
 
 class EngineServicer:
@@ -358,6 +418,78 @@ class EngineServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ContainerArchiveGet(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ContainerArchivePut(self, request_iterator, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ContainerChanges(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ContainerExport(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ContainerCommit(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ContainerPause(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ContainerUnpause(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ContainerTop(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ContainerRename(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ContainerUpdate(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ContainerPrune(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Events(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EngineServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -505,6 +637,66 @@ def add_EngineServicer_to_server(servicer, server):
                     servicer.VolumePrune,
                     request_deserializer=proto_dot_orch_dot_v1_dot_engine__pb2.PruneRequest.FromString,
                     response_serializer=proto_dot_orch_dot_v1_dot_engine__pb2.PruneReply.SerializeToString,
+            ),
+            'ContainerArchiveGet': grpc.unary_stream_rpc_method_handler(
+                    servicer.ContainerArchiveGet,
+                    request_deserializer=proto_dot_orch_dot_v1_dot_engine__pb2.ArchiveRequest.FromString,
+                    response_serializer=proto_dot_orch_dot_v1_dot_engine__pb2.DataChunk.SerializeToString,
+            ),
+            'ContainerArchivePut': grpc.stream_unary_rpc_method_handler(
+                    servicer.ContainerArchivePut,
+                    request_deserializer=proto_dot_orch_dot_v1_dot_engine__pb2.ArchiveUpload.FromString,
+                    response_serializer=proto_dot_orch_dot_v1_dot_engine__pb2.Empty.SerializeToString,
+            ),
+            'ContainerChanges': grpc.unary_unary_rpc_method_handler(
+                    servicer.ContainerChanges,
+                    request_deserializer=proto_dot_orch_dot_v1_dot_engine__pb2.ContainerRef.FromString,
+                    response_serializer=proto_dot_orch_dot_v1_dot_engine__pb2.JsonReply.SerializeToString,
+            ),
+            'ContainerExport': grpc.unary_stream_rpc_method_handler(
+                    servicer.ContainerExport,
+                    request_deserializer=proto_dot_orch_dot_v1_dot_engine__pb2.ContainerRef.FromString,
+                    response_serializer=proto_dot_orch_dot_v1_dot_engine__pb2.DataChunk.SerializeToString,
+            ),
+            'ContainerCommit': grpc.unary_unary_rpc_method_handler(
+                    servicer.ContainerCommit,
+                    request_deserializer=proto_dot_orch_dot_v1_dot_engine__pb2.CommitRequest.FromString,
+                    response_serializer=proto_dot_orch_dot_v1_dot_engine__pb2.ImageRefs.SerializeToString,
+            ),
+            'ContainerPause': grpc.unary_unary_rpc_method_handler(
+                    servicer.ContainerPause,
+                    request_deserializer=proto_dot_orch_dot_v1_dot_engine__pb2.ContainerRef.FromString,
+                    response_serializer=proto_dot_orch_dot_v1_dot_engine__pb2.Empty.SerializeToString,
+            ),
+            'ContainerUnpause': grpc.unary_unary_rpc_method_handler(
+                    servicer.ContainerUnpause,
+                    request_deserializer=proto_dot_orch_dot_v1_dot_engine__pb2.ContainerRef.FromString,
+                    response_serializer=proto_dot_orch_dot_v1_dot_engine__pb2.Empty.SerializeToString,
+            ),
+            'ContainerTop': grpc.unary_unary_rpc_method_handler(
+                    servicer.ContainerTop,
+                    request_deserializer=proto_dot_orch_dot_v1_dot_engine__pb2.TopRequest.FromString,
+                    response_serializer=proto_dot_orch_dot_v1_dot_engine__pb2.TopReply.SerializeToString,
+            ),
+            'ContainerRename': grpc.unary_unary_rpc_method_handler(
+                    servicer.ContainerRename,
+                    request_deserializer=proto_dot_orch_dot_v1_dot_engine__pb2.RenameRequest.FromString,
+                    response_serializer=proto_dot_orch_dot_v1_dot_engine__pb2.Empty.SerializeToString,
+            ),
+            'ContainerUpdate': grpc.unary_unary_rpc_method_handler(
+                    servicer.ContainerUpdate,
+                    request_deserializer=proto_dot_orch_dot_v1_dot_engine__pb2.UpdateRequest.FromString,
+                    response_serializer=proto_dot_orch_dot_v1_dot_engine__pb2.Empty.SerializeToString,
+            ),
+            'ContainerPrune': grpc.unary_unary_rpc_method_handler(
+                    servicer.ContainerPrune,
+                    request_deserializer=proto_dot_orch_dot_v1_dot_engine__pb2.PruneRequest.FromString,
+                    response_serializer=proto_dot_orch_dot_v1_dot_engine__pb2.PruneReply.SerializeToString,
+            ),
+            'Events': grpc.unary_stream_rpc_method_handler(
+                    servicer.Events,
+                    request_deserializer=proto_dot_orch_dot_v1_dot_engine__pb2.EventsRequest.FromString,
+                    response_serializer=proto_dot_orch_dot_v1_dot_engine__pb2.JsonReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1290,6 +1482,330 @@ class Engine:
             '/orch.v1.Engine/VolumePrune',
             proto_dot_orch_dot_v1_dot_engine__pb2.PruneRequest.SerializeToString,
             proto_dot_orch_dot_v1_dot_engine__pb2.PruneReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ContainerArchiveGet(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/orch.v1.Engine/ContainerArchiveGet',
+            proto_dot_orch_dot_v1_dot_engine__pb2.ArchiveRequest.SerializeToString,
+            proto_dot_orch_dot_v1_dot_engine__pb2.DataChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ContainerArchivePut(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/orch.v1.Engine/ContainerArchivePut',
+            proto_dot_orch_dot_v1_dot_engine__pb2.ArchiveUpload.SerializeToString,
+            proto_dot_orch_dot_v1_dot_engine__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ContainerChanges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/orch.v1.Engine/ContainerChanges',
+            proto_dot_orch_dot_v1_dot_engine__pb2.ContainerRef.SerializeToString,
+            proto_dot_orch_dot_v1_dot_engine__pb2.JsonReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ContainerExport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/orch.v1.Engine/ContainerExport',
+            proto_dot_orch_dot_v1_dot_engine__pb2.ContainerRef.SerializeToString,
+            proto_dot_orch_dot_v1_dot_engine__pb2.DataChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ContainerCommit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/orch.v1.Engine/ContainerCommit',
+            proto_dot_orch_dot_v1_dot_engine__pb2.CommitRequest.SerializeToString,
+            proto_dot_orch_dot_v1_dot_engine__pb2.ImageRefs.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ContainerPause(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/orch.v1.Engine/ContainerPause',
+            proto_dot_orch_dot_v1_dot_engine__pb2.ContainerRef.SerializeToString,
+            proto_dot_orch_dot_v1_dot_engine__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ContainerUnpause(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/orch.v1.Engine/ContainerUnpause',
+            proto_dot_orch_dot_v1_dot_engine__pb2.ContainerRef.SerializeToString,
+            proto_dot_orch_dot_v1_dot_engine__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ContainerTop(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/orch.v1.Engine/ContainerTop',
+            proto_dot_orch_dot_v1_dot_engine__pb2.TopRequest.SerializeToString,
+            proto_dot_orch_dot_v1_dot_engine__pb2.TopReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ContainerRename(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/orch.v1.Engine/ContainerRename',
+            proto_dot_orch_dot_v1_dot_engine__pb2.RenameRequest.SerializeToString,
+            proto_dot_orch_dot_v1_dot_engine__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ContainerUpdate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/orch.v1.Engine/ContainerUpdate',
+            proto_dot_orch_dot_v1_dot_engine__pb2.UpdateRequest.SerializeToString,
+            proto_dot_orch_dot_v1_dot_engine__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ContainerPrune(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/orch.v1.Engine/ContainerPrune',
+            proto_dot_orch_dot_v1_dot_engine__pb2.PruneRequest.SerializeToString,
+            proto_dot_orch_dot_v1_dot_engine__pb2.PruneReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Events(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/orch.v1.Engine/Events',
+            proto_dot_orch_dot_v1_dot_engine__pb2.EventsRequest.SerializeToString,
+            proto_dot_orch_dot_v1_dot_engine__pb2.JsonReply.FromString,
             options,
             channel_credentials,
             insecure,
