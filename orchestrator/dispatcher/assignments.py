@@ -1,0 +1,95 @@
+"""Which tasks a node is assigned, and how one travels to its agent (pure functions).
+
+A node's *assignment set* is every task with ``node_id`` equal to the node and an observed state of
+ASSIGNED or later, whatever its desired state: the agent must see retired tasks too, to stop them,
+and keeps a finished task's container (history) until the reaper deletes the task, which removes it
+from the set. What the agent acts on is the task's *agent key* (desired state, spec, node); status
+changes the agent itself reported are not echoed back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from orchestrator.model import Task, TaskState
+from proto.orch.v1 import dispatcher_pb2 as dpb
+from proto.orch.v1 import engine_pb2 as epb
+
+AgentKey = tuple[int, str, str]
+
+
+def assigned(task: Task | None, node_id: str) -> bool:
+    return task is not None and task.node_id == node_id and task.status.state >= TaskState.ASSIGNED
+
+
+def assignment_set(tasks: Iterable[Task], node_id: str) -> dict[str, Task]:
+    return {t.id: t for t in tasks if assigned(t, node_id)}
+
+
+def agent_key(task: Task) -> AgentKey:
+    return (int(task.desired_state), task.spec_hash, task.node_id)
+
+
+def container_spec(task: Task) -> epb.ContainerSpec:
+    """The engine's ContainerSpec for a task (the agent adds name, swarm labels and networking)."""
+    c = task.spec.container
+    limits = task.spec.resources.limits
+    return epb.ContainerSpec(
+        image=c.image,
+        entrypoint=list(c.command),
+        entrypoint_set=bool(c.command),
+        cmd=list(c.args),
+        env=list(c.env),
+        workdir=c.workdir,
+        user=c.user,
+        hostname=c.hostname,
+        labels=dict(c.labels),
+        mounts=[epb.Mount(type=m.type, source=m.source, target=m.target, read_only=m.read_only) for m in c.mounts],
+        read_only=c.read_only,
+        resources=epb.Resources(memory=limits.memory_bytes, nano_cpus=limits.nano_cpus),
+        init=c.init,
+        stop_signal=c.stop_signal,
+        stop_timeout=int(round(c.stop_grace_period)),
+        tty=c.tty,
+    )
+
+
+def to_proto(task: Task) -> dpb.TaskAssignment:
+    return dpb.TaskAssignment(
+        id=task.id,
+        service_id=task.service_id,
+        service_name=task.service_name,
+        slot=task.slot,
+        node_id=task.node_id,
+        desired_state=int(task.desired_state),
+        observed_state=int(task.status.state),
+        container_id=task.status.container_id,
+        container=container_spec(task),
+        service_labels=dict(task.labels),
+    )
+
+
+def complete(tasks: dict[str, Task]) -> dpb.Assignments:
+    return dpb.Assignments(kind=dpb.Assignments.COMPLETE, tasks=[to_proto(t) for t in tasks.values()])
+
+
+def increment(sent: dict[str, AgentKey], current: dict[str, Task], candidates: Iterable[str]) -> dpb.Assignments | None:
+    """The change to send for ``candidates`` (task ids that may have changed); updates ``sent``.
+
+    Returns ``None`` when nothing the agent acts on changed.
+    """
+    changed: list[dpb.TaskAssignment] = []
+    removed: list[str] = []
+    for task_id in sorted(set(candidates)):
+        task = current.get(task_id)
+        if task is None:
+            if sent.pop(task_id, None) is not None:
+                removed.append(task_id)
+            continue
+        key = agent_key(task)
+        if sent.get(task_id) != key:
+            sent[task_id] = key
+            changed.append(to_proto(task))
+    if not changed and not removed:
+        return None
+    return dpb.Assignments(kind=dpb.Assignments.INCREMENTAL, tasks=changed, removed=removed)
