@@ -7,9 +7,10 @@ import tempfile
 from collections.abc import Iterator
 
 import pytest
-from netlab import Lab, World
 
 from agent.network.ipam import Ipam
+
+from .netlab import Lab, World
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from netlab import (
+
+from agent.network import bridge, netlink, nft
+from agent.network.bridge import Attachment
+
+from .netlab import (
     BUSYBOX,
     OUTSIDE_HOST_IP,
     OUTSIDE_IP,
@@ -12,9 +16,6 @@ from netlab import (
     udp_echo_server,
     udp_request,
 )
-
-from agent.network import bridge, netlink, nft
-from agent.network.bridge import Attachment
 
 pytestmark = pytest.mark.root
 

@@ -9,11 +9,12 @@ from collections.abc import Iterator
 import pytest
 from dnslib import RCODE, RR, DNSRecord
 from dnslib.server import BaseResolver, DNSServer
-from netlab import BUSYBOX, Lab, World
 
 from agent.network import netlink
 from agent.network.dns import DnsServer, container_resolv_conf
 from agent.network.ipam import Ipam
+
+from .netlab import BUSYBOX, Lab, World
 
 pytestmark = pytest.mark.root
 

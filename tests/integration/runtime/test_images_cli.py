@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
 import subprocess
@@ -10,18 +9,10 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from conftest import Orchd
+
+from .conftest import Orchd, eventually
 
 pytestmark = pytest.mark.root
-
-
-def _rootfs_tar(path: Path, files: dict[str, bytes]) -> None:
-    with tarfile.open(path, "w") as tf:
-        for name, data in files.items():
-            ti = tarfile.TarInfo(name)
-            ti.size = len(data)
-            ti.mode = 0o755
-            tf.addfile(ti, io.BytesIO(data))
 
 
 def test_save_load_round_trip_and_skopeo(orchd: Orchd, tmp_path: Path) -> None:
@@ -45,11 +36,9 @@ def test_save_load_round_trip_and_skopeo(orchd: Orchd, tmp_path: Path) -> None:
 
 
 def test_import_with_changes_history_and_rm(orchd: Orchd, tmp_path: Path) -> None:
-    # A rootfs of one static file plus busybox from the image store's own tar.
     ref = f"{orchd.tag}-imp:latest"
     src = tmp_path / "bb.tar"
-    orchd.ok("save", "-o", str(tmp_path / "unused.tar"), "busybox")
-    from conftest import busybox_tar
+    from .conftest import busybox_tar
 
     shutil.copy(busybox_tar(tmp_path), src)
     iid = orchd.ok("image", "import", "-c", "CMD [\"echo\", \"imported-cmd\"]", "-c", "ENV GREETING=hi",
@@ -78,13 +67,16 @@ def test_bad_image_inputs(orchd: Orchd, tmp_path: Path) -> None:
 
 
 def test_cli_starts_a_daemon_when_none_runs(tmp_path: Path) -> None:
-    from conftest import Orchd as D
+    from .conftest import ORCH, ROOT
+    from .conftest import Orchd as D
 
     d = D(tmp_path / "auto")
     del d.env["ORCH_HOST"]  # the default socket (under ORCH_RUN_DIR): eligible for auto-start
+    d.netns.create()  # the auto-started daemon inherits the CLI's (test) network namespace
     try:
-        r = d.orch("version", timeout=60)  # no daemon yet: the CLI starts one
-        assert r.returncode == 0, r.stderr
+        r = subprocess.run(d.netns.cmd(*ORCH, "version"), env=d.env, capture_output=True, text=True,
+                           timeout=60, cwd=str(ROOT))
+        assert r.returncode == 0, r.stderr + (d.state / "daemon.log").read_text()
         assert "Server:" in r.stdout
         assert (d.state / "daemon.log").exists()
         assert (d.sock.stat().st_mode & 0o777) == 0o600
@@ -95,4 +87,5 @@ def test_cli_starts_a_daemon_when_none_runs(tmp_path: Path) -> None:
         pidf = d.run_dir / "orchd.pid"
         if pidf.exists():
             os.kill(int(pidf.read_text()), signal.SIGTERM)
+            eventually(lambda: not d.sock.exists(), timeout=15)
         d.teardown()

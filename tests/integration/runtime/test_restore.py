@@ -6,7 +6,8 @@ import json
 import time
 
 import pytest
-from conftest import Orchd, eventually
+
+from .conftest import Orchd, eventually
 
 pytestmark = pytest.mark.root
 

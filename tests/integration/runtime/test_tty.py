@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import ORCH, ROOT, Orchd
+
+from .conftest import ORCH, ROOT, Orchd
 
 pexpect = pytest.importorskip("pexpect")
 pytestmark = pytest.mark.root

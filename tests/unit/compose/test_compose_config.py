@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from composetest import load, write
 
 from orchestrator.cli.compose_config import add_config_arguments, add_project_arguments, run_config
 from orchestrator.compose import ComposeError, check_port_conflicts, render, unsupported_keys
+
+from .composetest import load, write
 
 FIXTURE = Path(__file__).parent / "fixtures" / "app"
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from composetest import load, service, write
 
 from orchestrator.compose import ComposeError
 from orchestrator.compose.dotenv import parse_dotenv
+
+from .composetest import load, service, write
 
 COMPOSE = """
 services:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from composetest import load, service
 
 from orchestrator.compose import ComposeError
 from orchestrator.compose.shortsyntax import parse_port, parse_volume
 from orchestrator.compose.units import format_duration, parse_bytes, parse_duration
+
+from .composetest import load, service
 
 
 def _port(target, published=None, protocol="tcp", host_ip=None):

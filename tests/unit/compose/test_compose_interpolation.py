@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from composetest import load, service
 
 from orchestrator.compose import ComposeError
 from orchestrator.compose.interpolate import substitute
+
+from .composetest import load, service
 
 ENV = {"SET": "value", "EMPTY": ""}
 

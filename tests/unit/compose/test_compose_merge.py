@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from composetest import load, service, write
 
 from orchestrator.compose import ComposeError
+
+from .composetest import load, service, write
 
 BASE = """
 services:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from composetest import load, write
 
 from orchestrator.compose import ComposeError, start_order
+
+from .composetest import load, write
 
 SIMPLE = "services:\n  a:\n    image: busybox\n"
 

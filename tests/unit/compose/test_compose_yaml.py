@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from composetest import load, service
 
 from orchestrator.compose import ComposeError
 from orchestrator.compose.yamlio import parse_yaml
+
+from .composetest import load, service
 
 
 def test_yaml12_scalars_stay_strings() -> None:

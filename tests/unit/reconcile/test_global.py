@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from conftest import Harness
-
 from orchestrator.model import Availability, NodeRole, Placement, TaskState
+
+from .conftest import Harness
 
 
 def test_one_task_per_ready_node_and_follows_joins(h: Harness) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import random
 
-from conftest import Harness
-
 from orchestrator.model import (
     ContainerSpec,
     NodeState,
@@ -20,6 +18,8 @@ from orchestrator.model import (
 from orchestrator.reconcile.loop import settle
 from orchestrator.reconcile.replicated import reconcile_replicated
 from orchestrator.reconcile.tasks import new_task
+
+from .conftest import Harness
 
 
 def test_create_five_replicas_gives_five_assigned_tasks(h: Harness) -> None:

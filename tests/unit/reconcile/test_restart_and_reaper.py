@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from conftest import Harness
-
 from orchestrator.model import Cluster, ClusterSettings, RestartPolicy, TaskState
+
+from .conftest import Harness
 
 
 def _only(h: Harness, service_id: str):  # type: ignore[no-untyped-def]
