@@ -32,12 +32,15 @@ def deletable(task: Task, node: Node | None) -> bool:
     return task.stopped or task.status.state < TaskState.ASSIGNED or not task.node_id or node is None
 
 
-def reap(tasks: list[Task], nodes: dict[str, Node], history_limit: int) -> Plan:
-    """Pure decision over all tasks of one service."""
+def reap(tasks: list[Task], nodes: dict[str, Node], history_limit: int, service_exists: bool = True) -> Plan:
+    """Pure decision over all tasks of one service.
+
+    A deleted service keeps no history: every task of it that may be deleted is deleted.
+    """
     plan = Plan()
     groups: dict[tuple[int, str], list[Task]] = defaultdict(list)
     for t in tasks:
-        if t.desired_state >= TaskState.REMOVE and deletable(t, nodes.get(t.node_id)):
+        if (t.desired_state >= TaskState.REMOVE or not service_exists) and deletable(t, nodes.get(t.node_id)):
             plan.remove.append(t)
         else:
             groups[(t.slot, "" if t.slot else t.node_id)].append(t)
@@ -63,7 +66,7 @@ def history_limit(view: View) -> int:
 
 class TaskReaper(Loop):
     name = "task-reaper"
-    kinds = ("task", "node", "cluster")
+    kinds = ("task", "node", "cluster", "service")
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
@@ -74,6 +77,10 @@ class TaskReaper(Loop):
         self._all = True
 
     def handle(self, change: Change) -> None:
+        if change.kind == "service":
+            if change.action == "delete":
+                self._dirty.add(change.obj.id)  # type: ignore[attr-defined]
+            return
         if change.kind != "task":
             if change.kind == "cluster" or change.action == "delete":
                 self._all = True
@@ -99,7 +106,8 @@ class TaskReaper(Loop):
         plan = Plan()
         for service_id in sorted(dirty):
             try:
-                plan.extend(reap(view.find("task", service_id=service_id), nodes, limit))
+                plan.extend(reap(view.find("task", service_id=service_id), nodes, limit,
+                                 service_exists=view.get("service", service_id) is not None))
             except Exception:
                 log.exception("%s: reaping tasks of service %s failed", self.name, service_id)
         write_plan(self.store, plan, self.name)

@@ -106,3 +106,18 @@ def test_reaper_never_deletes_a_task_that_may_still_run(h: Harness) -> None:
     h.agents_run()
     h.update_service(svc.id, replicas=0)
     assert len(h.tasks(svc.id, runnable=None)) == 3  # retired, still RUNNING on the agent
+
+
+def test_removing_a_service_deletes_its_history_once_stopped(h: Harness) -> None:
+    h.add_node("n1")
+    svc = h.create_service(replicas=2, restart=RestartPolicy(condition="any", delay=0))
+    h.agents_run()
+    h.report(h.tasks(svc.id)[0].id, TaskState.FAILED, exit_code=137)  # one task of history
+    h.agents_run()
+    assert len(h.tasks(svc.id, runnable=None)) == 3
+    h.delete_service(svc.id)
+    h.agents_run()  # the agent stops what runs and reports SHUTDOWN
+    for t in h.tasks(svc.id, runnable=None):
+        h.report(t.id, TaskState.SHUTDOWN)
+    h.settle()
+    assert h.tasks(svc.id, runnable=None) == []
