@@ -89,6 +89,18 @@ def _proc_starttime(pid: int) -> int:
         return 0
 
 
+def _pid1_catches(pid: int, signum: int) -> bool:
+    """Whether ``pid`` (a PID namespace's init) has a handler for ``signum`` (SigCgt in /proc)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("SigCgt:"):
+                    return bool(int(line.split()[1], 16) & (1 << (signum - 1)))
+    except (OSError, ValueError):
+        pass
+    return True  # unknown: keep Docker's behaviour and wait the grace period
+
+
 def _signal_number(sig: str | int | None, default: int = signal.SIGTERM) -> int:
     if sig is None or sig == "":
         return default
@@ -103,6 +115,16 @@ def _signal_number(sig: str | int | None, default: int = signal.SIGTERM) -> int:
         return int(signal.Signals[s])
     except KeyError:
         raise InvalidArgument(f"Invalid signal: {sig}") from None
+
+
+def _healthcheck(spec: dict[str, Any], icfg: dict[str, Any]) -> dict[str, Any] | None:
+    """The record's Config.Healthcheck: the spec's settings over the image's HEALTHCHECK."""
+    from agent import health
+
+    try:
+        return health.merge(health.from_spec(spec.get("healthcheck")), icfg.get("Healthcheck"))
+    except health.HealthConfigError as e:
+        raise InvalidArgument(str(e)) from None
 
 
 class Engine:
@@ -125,7 +147,9 @@ class Engine:
         self.init_path = next((p for p in INIT_BINARIES if os.path.exists(p)), None)
         self._stopping = False
         self.network: NetworkHooks | None = None
+        self._early_exits: dict[tuple[str, int], tuple[int, str | None]] = {}
         self.events = EventBus()
+        self.healthchecks: Any = None  # agent.health.HealthMonitor, wired by the daemon
 
     # --- boot and re-adoption ------------------------------------------------------------------
     def boot(self) -> None:
@@ -181,6 +205,11 @@ class Engine:
         self._stopping = True
         for t in self._restart_timers.values():
             t.cancel()
+
+    def health(self, ref: str) -> str | None:
+        """The container's health (starting | healthy | unhealthy), None without a healthcheck."""
+        c = self.get(ref)
+        return self.healthchecks.status(c.id) if self.healthchecks is not None else None
 
     # --- lookup --------------------------------------------------------------------------------
     def get(self, ref: str) -> Container:
@@ -279,6 +308,7 @@ class Engine:
                     "tty": bool(spec.get("tty")), "open_stdin": bool(spec.get("open_stdin")),
                     "stop_signal": stop_signal, "stop_timeout": spec.get("stop_timeout", -1),
                     "exposed_ports": icfg.get("ExposedPorts") or {},
+                    "healthcheck": _healthcheck(spec, icfg),
                 },
                 host_config={
                     "resources": res, "ulimits": ulimits, "restart_policy": restart,
@@ -502,12 +532,15 @@ class Engine:
             self._fail_start(c, str(e), e.exit_code)
             raise
         with self._lock:
-            if c.state.status != "exited" or c.state.pid != pid:
-                c.state = State(status="running", pid=pid, pid_start=_proc_starttime(pid),
-                                started_at=now_rfc3339(), started_mono=time.monotonic())
+            c.state = State(status="running", pid=pid, pid_start=_proc_starttime(pid),
+                            started_at=now_rfc3339(), started_mono=time.monotonic())
             c.has_been_started = True
             self._save(c)
             self._changed.notify_all()
+            early = self._early_exits.pop((c.id, pid), None)
+        if early is not None:
+            # The process exited before start() recorded its pid (a fast command under load).
+            self._on_exit(c.id, pid, *early)
         self.events.emit("container", "start", c.id, name=c.name, image=c.image)
         return stream
 
@@ -545,6 +578,12 @@ class Engine:
     def _on_exit(self, cid: str, pid: int, code: int, finished_at: str | None, error: str = "") -> None:
         with self._lock:
             c = self.containers.get(cid)
+            if c is not None and c.state.pid != pid and c.state.status not in ("running", "paused"):
+                # start() has not recorded this pid yet: it replays the exit once it has.
+                self._early_exits[(cid, pid)] = (code, finished_at)
+                if len(self._early_exits) > 256:
+                    self._early_exits.pop(next(iter(self._early_exits)))
+                return
             if c is None or c.state.pid != pid or c.state.status not in ("running", "paused", "restarting"):
                 return
             try:
@@ -671,6 +710,11 @@ class Engine:
             self.unpause(c.id)
         self.events.emit("container", "kill", c.id, name=c.name, image=c.image, signal=str(signum))
         self._signal(c, signum)
+        if not _pid1_catches(c.state.pid, signum):
+            # The kernel drops a signal sent to a namespace's PID 1 that has no handler for it, so
+            # waiting out the grace period could not change anything (busybox `sleep` as PID 1
+            # ignores SIGTERM; Docker and Swarm wait the full 10 s here).
+            timeout = 0
         try:
             self.wait(c.id, timeout=max(0, timeout))
             self.events.emit("container", "stop", c.id, name=c.name, image=c.image)

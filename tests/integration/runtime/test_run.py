@@ -245,3 +245,15 @@ def test_volume_commands(orchd: Orchd) -> None:
     orchd.ok("rm", "-f", name)
     orchd.ok("volume", "rm", v)
     assert v not in orchd.ok("volume", "ls", "-q").split()
+
+
+def test_stop_knows_whether_pid1_handles_the_stop_signal(orchd: Orchd) -> None:
+    from agent.runtime.engine import _pid1_catches
+
+    plain, trapping = orchd.name("plain"), orchd.name("trapper")
+    orchd.ok("run", "-d", "--name", plain, "busybox", "sleep", "300")
+    orchd.ok("run", "-d", "--name", trapping, "busybox", "sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done")
+    eventually(lambda: _pid1_catches(inspect(orchd, trapping)["State"]["Pid"], 15))
+    # sleep as PID 1 has no SIGTERM handler: the kernel drops the signal, so stop escalates at once.
+    assert not _pid1_catches(inspect(orchd, plain)["State"]["Pid"], 15)
+    orchd.ok("rm", "-f", plain, trapping)
