@@ -247,9 +247,12 @@ class EngineService(rpc.EngineServicer):
             if not request.all and c.state.status not in ("running", "paused", "restarting"):
                 continue
             net = self._network_view(c)
+            hm = self.engine.healthchecks
+            health = hm.status(c.id) if hm is not None else None
             out.append(pb.ContainerSummary(
                 id=c.id, name=c.name, image=c.image, command=views.command_text(c), created=int(c.created),
-                state=c.state.status, status=views.status_text(c), labels=c.config.get("labels") or {},
+                state=c.state.status, status=views.status_text(c, health),
+                labels=c.config.get("labels") or {}, health=health or "none",
                 exit_code=c.state.exit_code,
                 mounts=",".join(m.name or m.source for m in c.mounts if m.type != "tmpfs"),
                 networks=net["_networks"] if net else c.host_config.get("network_mode", ""),
@@ -260,7 +263,8 @@ class EngineService(rpc.EngineServicer):
     @_errors
     def ContainerInspect(self, request: pb.ContainerRef, context: grpc.ServicerContext) -> pb.JsonReply:  # noqa: N802
         c = self.engine.get(request.id)
-        doc = views.container_json(c, self.engine.log_path(c))
+        hm = self.engine.healthchecks
+        doc = views.container_json(c, self.engine.log_path(c), hm.doc(c.id) if hm is not None else None)
         net = self._network_view(c)
         if net:
             doc["NetworkSettings"] = net["NetworkSettings"]
@@ -375,6 +379,9 @@ class EngineService(rpc.EngineServicer):
                 self.engine.wait(c.id, timeout=10, condition=cond)
             code = c.state.exit_code if c.state.status == "exited" or c.state.status == "removing" else exited.exit_code
             yield pb.AttachOutput(exited=True, exit_code=code)
+
+    def ContainerAttachOutput(self, request: pb.AttachInput, context: grpc.ServicerContext) -> Iterator[pb.AttachOutput]:  # noqa: N802
+        return self.ContainerAttach(iter([request]), context)
 
     @_stream_errors
     def Exec(self, request_iterator: Iterator[pb.ExecInput], context: grpc.ServicerContext) -> Iterator[pb.AttachOutput]:  # noqa: N802

@@ -82,7 +82,16 @@ class Kernel:
 
     # ------------------------------------------------------------ nft
     def apply_rules(self, networks: Iterable[nft.NetworkRules], ports: Iterable[nft.PortMapping]) -> None:
-        nft.apply(nft.Ruleset(networks=tuple(networks), ports=tuple(ports), table=self.table))
+        """Apply the ruleset in one nft transaction, unless it is the one applied last.
+
+        Most container starts change no rule (no published port), and running `nft -f` costs more
+        than the rest of the attach; the first call after boot always applies.
+        """
+        ruleset = nft.Ruleset(networks=tuple(networks), ports=tuple(ports), table=self.table)
+        if ruleset == getattr(self, "_applied", None):
+            return
+        nft.apply(ruleset)
+        self._applied = ruleset
 
     def warn_foreign_firewall(self) -> None:
         try:

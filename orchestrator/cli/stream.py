@@ -196,6 +196,14 @@ def run_attached(stub: Any, cid: str, start: bool, stdin: bool, tty: bool, sig_p
         with contextlib.suppress(Exception):
             stub.ContainerKill(pb.KillRequest(id=cid, signal=str(int(sig))))
 
+    if not stdin and not tty:
+        # Output only: a server stream, no request iterator and no stdin thread.
+        old_int = signal.signal(signal.SIGINT, lambda *_: kill(signal.SIGINT)) if sig_proxy else None
+        try:
+            return _drain(stub.ContainerAttachOutput(first))
+        finally:
+            if old_int is not None:
+                signal.signal(signal.SIGINT, old_int)
     return _session(stub.ContainerAttach, first, lambda d: pb.AttachInput(data=d),
                     pb.AttachInput(close_stdin=True), lambda r, c: pb.AttachInput(rows=r, cols=c),
                     tty, stdin, kill if sig_proxy else None, detach_keys)

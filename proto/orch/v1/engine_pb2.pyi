@@ -188,7 +188,7 @@ class RestartPolicy(_message.Message):
     def __init__(self, name: _Optional[str] = ..., max_retries: _Optional[int] = ...) -> None: ...
 
 class ContainerSpec(_message.Message):
-    __slots__ = ("name", "image", "cmd", "entrypoint", "entrypoint_set", "env", "workdir", "user", "hostname", "labels", "mounts", "read_only", "resources", "ulimits", "init", "restart_policy", "stop_signal", "stop_timeout", "tty", "open_stdin", "network_mode", "log_opts", "auto_remove", "cap_add", "cap_drop", "privileged", "no_new_privileges", "ports", "publish_all", "exposed", "network_aliases", "ipv4_address", "mac_address", "dns", "extra_hosts", "links")
+    __slots__ = ("name", "image", "cmd", "entrypoint", "entrypoint_set", "env", "workdir", "user", "hostname", "labels", "mounts", "read_only", "resources", "ulimits", "init", "restart_policy", "stop_signal", "stop_timeout", "tty", "open_stdin", "network_mode", "log_opts", "auto_remove", "cap_add", "cap_drop", "privileged", "no_new_privileges", "ports", "publish_all", "exposed", "network_aliases", "ipv4_address", "mac_address", "dns", "extra_hosts", "links", "healthcheck")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -239,6 +239,7 @@ class ContainerSpec(_message.Message):
     DNS_FIELD_NUMBER: _ClassVar[int]
     EXTRA_HOSTS_FIELD_NUMBER: _ClassVar[int]
     LINKS_FIELD_NUMBER: _ClassVar[int]
+    HEALTHCHECK_FIELD_NUMBER: _ClassVar[int]
     name: str
     image: str
     cmd: _containers.RepeatedScalarFieldContainer[str]
@@ -275,7 +276,24 @@ class ContainerSpec(_message.Message):
     dns: _containers.RepeatedScalarFieldContainer[str]
     extra_hosts: _containers.RepeatedScalarFieldContainer[str]
     links: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, name: _Optional[str] = ..., image: _Optional[str] = ..., cmd: _Optional[_Iterable[str]] = ..., entrypoint: _Optional[_Iterable[str]] = ..., entrypoint_set: _Optional[bool] = ..., env: _Optional[_Iterable[str]] = ..., workdir: _Optional[str] = ..., user: _Optional[str] = ..., hostname: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., mounts: _Optional[_Iterable[_Union[Mount, _Mapping]]] = ..., read_only: _Optional[bool] = ..., resources: _Optional[_Union[Resources, _Mapping]] = ..., ulimits: _Optional[_Iterable[_Union[Ulimit, _Mapping]]] = ..., init: _Optional[bool] = ..., restart_policy: _Optional[_Union[RestartPolicy, _Mapping]] = ..., stop_signal: _Optional[str] = ..., stop_timeout: _Optional[int] = ..., tty: _Optional[bool] = ..., open_stdin: _Optional[bool] = ..., network_mode: _Optional[str] = ..., log_opts: _Optional[_Mapping[str, str]] = ..., auto_remove: _Optional[bool] = ..., cap_add: _Optional[_Iterable[str]] = ..., cap_drop: _Optional[_Iterable[str]] = ..., privileged: _Optional[bool] = ..., no_new_privileges: _Optional[bool] = ..., ports: _Optional[_Iterable[_Union[PortBinding, _Mapping]]] = ..., publish_all: _Optional[bool] = ..., exposed: _Optional[_Iterable[str]] = ..., network_aliases: _Optional[_Iterable[str]] = ..., ipv4_address: _Optional[str] = ..., mac_address: _Optional[str] = ..., dns: _Optional[_Iterable[str]] = ..., extra_hosts: _Optional[_Iterable[str]] = ..., links: _Optional[_Iterable[str]] = ...) -> None: ...
+    healthcheck: HealthConfig
+    def __init__(self, name: _Optional[str] = ..., image: _Optional[str] = ..., cmd: _Optional[_Iterable[str]] = ..., entrypoint: _Optional[_Iterable[str]] = ..., entrypoint_set: _Optional[bool] = ..., env: _Optional[_Iterable[str]] = ..., workdir: _Optional[str] = ..., user: _Optional[str] = ..., hostname: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., mounts: _Optional[_Iterable[_Union[Mount, _Mapping]]] = ..., read_only: _Optional[bool] = ..., resources: _Optional[_Union[Resources, _Mapping]] = ..., ulimits: _Optional[_Iterable[_Union[Ulimit, _Mapping]]] = ..., init: _Optional[bool] = ..., restart_policy: _Optional[_Union[RestartPolicy, _Mapping]] = ..., stop_signal: _Optional[str] = ..., stop_timeout: _Optional[int] = ..., tty: _Optional[bool] = ..., open_stdin: _Optional[bool] = ..., network_mode: _Optional[str] = ..., log_opts: _Optional[_Mapping[str, str]] = ..., auto_remove: _Optional[bool] = ..., cap_add: _Optional[_Iterable[str]] = ..., cap_drop: _Optional[_Iterable[str]] = ..., privileged: _Optional[bool] = ..., no_new_privileges: _Optional[bool] = ..., ports: _Optional[_Iterable[_Union[PortBinding, _Mapping]]] = ..., publish_all: _Optional[bool] = ..., exposed: _Optional[_Iterable[str]] = ..., network_aliases: _Optional[_Iterable[str]] = ..., ipv4_address: _Optional[str] = ..., mac_address: _Optional[str] = ..., dns: _Optional[_Iterable[str]] = ..., extra_hosts: _Optional[_Iterable[str]] = ..., links: _Optional[_Iterable[str]] = ..., healthcheck: _Optional[_Union[HealthConfig, _Mapping]] = ...) -> None: ...
+
+class HealthConfig(_message.Message):
+    __slots__ = ("test", "interval", "timeout", "retries", "start_period", "start_interval")
+    TEST_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    RETRIES_FIELD_NUMBER: _ClassVar[int]
+    START_PERIOD_FIELD_NUMBER: _ClassVar[int]
+    START_INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    test: _containers.RepeatedScalarFieldContainer[str]
+    interval: int
+    timeout: int
+    retries: int
+    start_period: int
+    start_interval: int
+    def __init__(self, test: _Optional[_Iterable[str]] = ..., interval: _Optional[int] = ..., timeout: _Optional[int] = ..., retries: _Optional[int] = ..., start_period: _Optional[int] = ..., start_interval: _Optional[int] = ...) -> None: ...
 
 class PortBinding(_message.Message):
     __slots__ = ("host_ip", "host_port", "host_port_end", "container_port", "container_port_end", "protocol")
@@ -308,7 +326,7 @@ class ContainerRef(_message.Message):
     def __init__(self, id: _Optional[str] = ...) -> None: ...
 
 class ContainerSummary(_message.Message):
-    __slots__ = ("id", "name", "image", "command", "created", "state", "status", "labels", "exit_code", "ports", "mounts", "networks", "size")
+    __slots__ = ("id", "name", "image", "command", "created", "state", "status", "labels", "exit_code", "ports", "mounts", "networks", "size", "health")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -329,6 +347,7 @@ class ContainerSummary(_message.Message):
     MOUNTS_FIELD_NUMBER: _ClassVar[int]
     NETWORKS_FIELD_NUMBER: _ClassVar[int]
     SIZE_FIELD_NUMBER: _ClassVar[int]
+    HEALTH_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     image: str
@@ -342,7 +361,8 @@ class ContainerSummary(_message.Message):
     mounts: str
     networks: str
     size: int
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., image: _Optional[str] = ..., command: _Optional[str] = ..., created: _Optional[int] = ..., state: _Optional[str] = ..., status: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., exit_code: _Optional[int] = ..., ports: _Optional[str] = ..., mounts: _Optional[str] = ..., networks: _Optional[str] = ..., size: _Optional[int] = ...) -> None: ...
+    health: str
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., image: _Optional[str] = ..., command: _Optional[str] = ..., created: _Optional[int] = ..., state: _Optional[str] = ..., status: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., exit_code: _Optional[int] = ..., ports: _Optional[str] = ..., mounts: _Optional[str] = ..., networks: _Optional[str] = ..., size: _Optional[int] = ..., health: _Optional[str] = ...) -> None: ...
 
 class ContainerListRequest(_message.Message):
     __slots__ = ("all", "filters", "last", "size")

@@ -104,6 +104,11 @@ class EngineStub:
                 request_serializer=proto_dot_orch_dot_v1_dot_engine__pb2.AttachInput.SerializeToString,
                 response_deserializer=proto_dot_orch_dot_v1_dot_engine__pb2.AttachOutput.FromString,
                 _registered_method=True)
+        self.ContainerAttachOutput = channel.unary_stream(
+                '/orch.v1.Engine/ContainerAttachOutput',
+                request_serializer=proto_dot_orch_dot_v1_dot_engine__pb2.AttachInput.SerializeToString,
+                response_deserializer=proto_dot_orch_dot_v1_dot_engine__pb2.AttachOutput.FromString,
+                _registered_method=True)
         self.ContainerList = channel.unary_unary(
                 '/orch.v1.Engine/ContainerList',
                 request_serializer=proto_dot_orch_dot_v1_dot_engine__pb2.ContainerListRequest.SerializeToString,
@@ -324,6 +329,13 @@ class EngineServicer:
 
     def ContainerAttach(self, request_iterator, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ContainerAttachOutput(self, request, context):
+        """Attach without input (no -i): one request, output until exit; cheaper than the bidi stream.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -560,6 +572,11 @@ def add_EngineServicer_to_server(servicer, server):
             ),
             'ContainerAttach': grpc.stream_stream_rpc_method_handler(
                     servicer.ContainerAttach,
+                    request_deserializer=proto_dot_orch_dot_v1_dot_engine__pb2.AttachInput.FromString,
+                    response_serializer=proto_dot_orch_dot_v1_dot_engine__pb2.AttachOutput.SerializeToString,
+            ),
+            'ContainerAttachOutput': grpc.unary_stream_rpc_method_handler(
+                    servicer.ContainerAttachOutput,
                     request_deserializer=proto_dot_orch_dot_v1_dot_engine__pb2.AttachInput.FromString,
                     response_serializer=proto_dot_orch_dot_v1_dot_engine__pb2.AttachOutput.SerializeToString,
             ),
@@ -1075,6 +1092,33 @@ class Engine:
             request_iterator,
             target,
             '/orch.v1.Engine/ContainerAttach',
+            proto_dot_orch_dot_v1_dot_engine__pb2.AttachInput.SerializeToString,
+            proto_dot_orch_dot_v1_dot_engine__pb2.AttachOutput.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ContainerAttachOutput(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/orch.v1.Engine/ContainerAttachOutput',
             proto_dot_orch_dot_v1_dot_engine__pb2.AttachInput.SerializeToString,
             proto_dot_orch_dot_v1_dot_engine__pb2.AttachOutput.FromString,
             options,

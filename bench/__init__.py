@@ -1,0 +1,1 @@
+"""Benchmarks of orch against established tools (crun, runc, Docker); entry point ``bench/run.py``."""
