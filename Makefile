@@ -25,7 +25,7 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip >/dev/null
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test]' --config-settings editable_mode=compat
 	touch $@
 	@# Bytecode up front: the CLI starts on every command, also where PYTHONDONTWRITEBYTECODE is set.
 	$(PY) -m compileall -q orchestrator agent proto >/dev/null

@@ -30,6 +30,11 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--run-dir", default=os.environ.get("ORCH_RUN_DIR", DEFAULT_RUN_DIR))
     ap.add_argument("--cgroup-parent", default=os.environ.get("ORCH_CGROUP_PARENT", "orch"))
     ap.add_argument("--log-level", default="info")
+    ap.add_argument("--advertise-addr", default=os.environ.get("ORCH_ADVERTISE_ADDR", ""),
+                    help="IP[:PORT] other nodes reach this one at (Raft uses PORT+1; default port 2377)")
+    ap.add_argument("--listen-addr", default=os.environ.get("ORCH_LISTEN_ADDR", ""),
+                    help="IP:PORT to serve the cluster API on over TCP (default: with --advertise-addr, 0.0.0.0:PORT)")
+    ap.add_argument("--hostname", default=os.environ.get("ORCH_HOSTNAME", ""), help="the node's name in the cluster")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
     for d in (state_dir, run_dir, state_dir / "tmp"):
         d.mkdir(parents=True, exist_ok=True)
     os.chmod(run_dir, 0o700)
+    # Request threads hand the GIL back quickly: a start waits on the spawner, not on idle loops.
+    sys.setswitchinterval(0.0005)
     logging.basicConfig(level=getattr(logging, args.log_level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     log = logging.getLogger("orchd")
@@ -66,6 +73,10 @@ def run(args: argparse.Namespace) -> int:
     network.boot()  # bridges, nft rules and DNS of what still runs, before containers are re-adopted
     engine.network = network
     engine.boot()
+    from agent.health import HealthMonitor
+
+    engine.healthchecks = HealthMonitor(engine)  # healthchecks of what runs, then of every start
+    engine.healthchecks.start()
     network.adopt(engine.list())
 
     # 3. The API.
@@ -85,8 +96,12 @@ def run(args: argparse.Namespace) -> int:
     network_pb2_grpc.add_NetworksServicer_to_server(NetworkService(network, engine), server)
     from orchestrator.manager import Manager
 
-    manager = Manager(state_dir, engine, server, sock)  # a cluster of one: Raft, loops, dispatcher, agent
-    manager.start()
+    manager = Manager(state_dir, engine, server, sock, advertise_addr=args.advertise_addr, hostname=args.hostname)
+    manager.start()  # a cluster of one, or this node's role in the cluster it joined
+    listen = _listen_addr(args.listen_addr, args.advertise_addr)
+    if listen:  # plain TCP for now; mTLS credentials go here (a later issue)
+        server.add_insecure_port(listen)
+        log.info("serving the cluster API on tcp://%s", listen)
     try:
         os.unlink(sock)
     except FileNotFoundError:
@@ -111,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
     done.wait()
     log.info("shutting down (containers keep running)")
     manager.stop()
+    engine.healthchecks.stop()
     engine.shutdown()
     server.stop(grace=1).wait()
     network.close()
@@ -119,6 +135,17 @@ def run(args: argparse.Namespace) -> int:
     except OSError:
         pass
     return 0
+
+
+def _listen_addr(listen: str, advertise: str) -> str:
+    from orchestrator.membership.state import DEFAULT_PORT, split_addr
+
+    if listen:
+        host, port = split_addr(listen, DEFAULT_PORT)
+        return f"{host or '0.0.0.0'}:{port}"
+    if advertise:
+        return f"0.0.0.0:{split_addr(advertise, DEFAULT_PORT)[1]}"
+    return ""
 
 
 def _os_name() -> str:
