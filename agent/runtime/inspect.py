@@ -48,10 +48,13 @@ def human_duration(seconds: float) -> str:
     return f"{h // 24 // 365} years"
 
 
-def status_text(c: Container) -> str:
+_HEALTH_SUFFIX = {"starting": " (health: starting)", "healthy": " (healthy)", "unhealthy": " (unhealthy)"}
+
+
+def status_text(c: Container, health: str | None = None) -> str:
     st = c.state
     if st.status == "running":
-        return f"Up {human_duration(_ago(st.started_at))}"
+        return f"Up {human_duration(_ago(st.started_at))}{_HEALTH_SUFFIX.get(health or '', '')}"
     if st.status == "paused":
         return f"Up {human_duration(_ago(st.started_at))} (Paused)"
     if st.status == "restarting":
@@ -73,7 +76,8 @@ def iso(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int((ts % 1) * 1e9):09d}Z"
 
 
-def container_json(c: Container, log_path: str) -> dict[str, Any]:
+def container_json(c: Container, log_path: str, health: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``health`` is State.Health (agent/health.py), present only for containers with a healthcheck."""
     st = c.state
     hc = c.host_config
     res = hc.get("resources") or {}
@@ -105,6 +109,7 @@ def container_json(c: Container, log_path: str) -> dict[str, Any]:
             "Error": st.error,
             "StartedAt": st.started_at,
             "FinishedAt": st.finished_at,
+            **({"Health": health} if health is not None else {}),
         },
         "Image": c.image_id,
         "ResolvConfPath": log_path.rsplit("/", 1)[0] + "/resolv.conf",
@@ -154,6 +159,7 @@ def container_json(c: Container, log_path: str) -> dict[str, Any]:
             "StopSignal": c.config.get("stop_signal", "SIGTERM"),
             "StopTimeout": c.config.get("stop_timeout") if (c.config.get("stop_timeout") or -1) >= 0 else None,
             "ExposedPorts": c.config.get("exposed_ports") or None,
+            **({"Healthcheck": c.config["healthcheck"]} if c.config.get("healthcheck") else {}),
         },
         "NetworkSettings": {"Networks": {hc.get("network_mode", "none"): {}}},
     }

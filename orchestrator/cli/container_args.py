@@ -67,6 +67,13 @@ def add_create_arguments(p: argparse.ArgumentParser, run: bool) -> None:
     a("--privileged", action="store_true")
     a("--security-opt", action="append", default=[])
     a("--pull", default="missing")
+    a("--health-cmd", default="")
+    a("--health-interval", default="")
+    a("--health-timeout", default="")
+    a("--health-retries", default="")
+    a("--health-start-period", default="")
+    a("--health-start-interval", default="")
+    a("--no-healthcheck", action="store_true")
     a("--platform")
     a("image")
     a("command", nargs=argparse.REMAINDER)
@@ -219,7 +226,46 @@ def build_spec(args: argparse.Namespace) -> Any:
             raise CliError(f"invalid --security-opt: {so!r} (supported: no-new-privileges)", 125)
     if getattr(args, "rm", False):
         spec.auto_remove = True
+    _healthcheck(args, spec)
     return spec
+
+
+_HEALTH_DURATIONS = (("health_interval", "interval"), ("health_timeout", "timeout"),
+                     ("health_start_period", "start_period"), ("health_start_interval", "start_interval"))
+
+
+def _healthcheck(args: argparse.Namespace, spec: Any) -> None:
+    """`--health-*` / `--no-healthcheck` into spec.healthcheck (left unset: the image's HEALTHCHECK applies)."""
+    given = [name for name, _ in (("health_cmd", ""), ("health_retries", ""), *_HEALTH_DURATIONS)
+             if getattr(args, name, "")]
+    if getattr(args, "no_healthcheck", False):
+        if given:
+            raise CliError("--no-healthcheck conflicts with --health-* options", 125)
+        spec.healthcheck.test.append("NONE")
+        return
+    if not given:
+        return
+    hc = spec.healthcheck
+    if args.health_cmd:
+        hc.test.extend(["CMD-SHELL", args.health_cmd])
+    for name, field in _HEALTH_DURATIONS:
+        value = getattr(args, name)
+        if not value:
+            continue
+        flag = "--" + name.replace("_", "-")
+        seconds = _flag(parse.parse_duration, value, flag, allow_negative=True)
+        if seconds < 0:
+            raise CliError(f"{flag} cannot be negative", 125)
+        setattr(hc, field, int(round(seconds * 1_000_000_000)))
+    if args.health_retries:
+        try:
+            retries = int(args.health_retries)
+        except ValueError:
+            raise CliError(f'invalid argument "{args.health_retries}" for "--health-retries" flag: '
+                           f'strconv.ParseInt: parsing "{args.health_retries}": invalid syntax', 125) from None
+        if retries < 0:
+            raise CliError("--health-retries cannot be negative", 125)
+        hc.retries = retries
 
 
 def changes_to_json(changes: list[str]) -> dict[str, str]:

@@ -13,6 +13,7 @@ import grpc
 from orchestrator.cli import client, output
 from orchestrator.cli.container_args import build_spec
 from orchestrator.cli.errors import CliError
+from orchestrator.cli.filters import Filters
 from orchestrator.cli.stream import run_attached
 from proto.orch.v1 import engine_pb2 as pb
 
@@ -123,47 +124,111 @@ def _ps_row(c: Any, no_trunc: bool) -> dict[str, Any]:
         "Ports": c.ports, "Names": c.name, "Labels": ",".join(f"{k}={v}" for k, v in sorted(c.labels.items())),
         "Mounts": c.mounts, "Networks": c.networks, "Size": "0B", "LocalVolumes": str(len(c.mounts.split(",")) if c.mounts else 0),
         "_labels": dict(c.labels), "_exit_code": c.exit_code, "_full_id": c.id,
+        "_health": c.health or "none", "_image_base": c.image.rsplit(":", 1)[0] if ":" in c.image.split("/")[-1]
+        else c.image,
     }
 
 
-def _match(row: dict[str, Any], filters: dict[str, list[str]]) -> bool:
-    for key, values in filters.items():
-        ok = False
-        for v in values:
-            if key == "id":
-                ok = row["_full_id"].startswith(v)
-            elif key == "name":
-                ok = v.lstrip("/") in row["Names"]
-            elif key == "status":
-                ok = row["State"] == v
-            elif key == "label":
-                k, sep, val = v.partition("=")
-                ok = k in row["_labels"] and (not sep or row["_labels"][k] == val)
-            elif key == "exited":
-                ok = row["State"] == "exited" and str(row["_exit_code"]) == v
-            elif key == "ancestor":
-                ok = row["Image"] == v or row["Image"].split(":")[0] == v
-            elif key == "volume":
-                ok = v in row["Mounts"].split(",")
-            elif key == "network":
-                ok = row["Networks"] == v
-            else:
-                raise CliError(f"invalid filter '{key}'")
-            if ok:
-                break
-        if not ok:
-            return False
-    return True
+PS_FILTERS = ("id", "name", "label", "exited", "status", "ancestor", "before", "since", "volume", "network",
+              "health", "publish", "expose", "is-task")
+PS_STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
+PS_HEALTH = ("starting", "healthy", "unhealthy", "none")
+
+
+def _port_set(spec: str) -> set[tuple[int, str]]:
+    """`80`, `80/udp`, `8000-8010/tcp` → {(port, proto)} (Docker's publish=/expose= values)."""
+    ports, _, proto = spec.partition("/")
+    lo, _, hi = ports.partition("-")
+    try:
+        first, last = int(lo), int(hi or lo)
+    except ValueError:
+        raise CliError(f"invalid filter value {spec!r}: expected <port>[/<proto>] or <start>-<end>[/<proto>]") \
+            from None
+    return {(p, proto or "tcp") for p in range(first, last + 1)}
+
+
+def _row_ports(row: dict[str, Any], published_only: bool) -> set[tuple[int, str]]:
+    """Container-side ports of the PORTS text ("0.0.0.0:8080->80/tcp, 53/udp")."""
+    out: set[tuple[int, str]] = set()
+    for item in filter(None, (p.strip() for p in row["Ports"].split(","))):
+        published = "->" in item
+        if published_only and not published:
+            continue
+        try:
+            out |= _port_set(item.rsplit("->", 1)[-1])
+        except CliError:
+            continue
+    return out
+
+
+def _with_tag(ref: str) -> str:
+    return ref if ":" in ref.split("/")[-1] or "@" in ref else ref + ":latest"
+
+
+def _ancestor_match(row: dict[str, Any], value: str) -> bool:
+    """By image reference: `busybox` and `busybox:latest` are the same; a bare name matches any of its tags."""
+    return _with_tag(row["Image"]) == _with_tag(value) or row["_image_base"] == value
+
+
+def _filter_rows(rows: list[dict[str, Any]], f: Filters, everyone: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Docker's `ps --filter` keys; ``everyone`` resolves the containers named by before=/since=."""
+    f.validate(PS_FILTERS)
+    f.validate_values("status", PS_STATUSES)
+    f.validate_values("health", PS_HEALTH)
+    f.get_bool("is-task", False)
+
+    order = {r["_full_id"]: i for i, r in enumerate(everyone)}  # newest first, as the daemon lists them
+
+    def position(ref: str) -> int:
+        for r in everyone:
+            if r["Names"] == ref.lstrip("/") or r["_full_id"].startswith(ref):
+                return order[r["_full_id"]]
+        raise CliError(f"No such container: {ref}")
+
+    before = [position(v) for v in f.get("before")]
+    since = [position(v) for v in f.get("since")]
+    out = []
+    for r in rows:
+        pos = order.get(r["_full_id"], -1)
+        if before and not pos > max(before):
+            continue
+        if since and not pos < min(since):
+            continue
+        fields = {"id": r["_full_id"], "name": r["Names"], "label": r["_labels"], "status": r["State"],
+                  "health": r["_health"], "network": [n for n in r["Networks"].split(",") if n],
+                  "volume": [m for m in r["Mounts"].split(",") if m]}
+        preds = {
+            "exited": lambda v, r=r: r["State"] == "exited" and str(r["_exit_code"]) == v,
+            "ancestor": lambda v, r=r: _ancestor_match(r, v),
+            "publish": lambda v, r=r: bool(_port_set(v) & _row_ports(r, True)),
+            "expose": lambda v, r=r: bool(_port_set(v) & _row_ports(r, False)),
+            "is-task": lambda v, r=r: (v.lower() in ("true", "1")) == ("com.docker.swarm.task.id" in r["_labels"]),
+            "before": lambda v: True, "since": lambda v: True,
+        }
+        if f.matches(fields, preds):
+            out.append(r)
+    return out
 
 
 def cmd_ps(args: argparse.Namespace) -> int:
-    from orchestrator.cli import parse
+    from orchestrator.cli.filters import FilterError
+    from orchestrator.cli.parse import FlagError
 
-    filters = parse.parse_filters(args.filter)
+    try:
+        filters = Filters.parse(args.filter)
+    except FlagError as e:
+        raise CliError(str(e)) from None
     show_all = args.all or args.last > 0 or args.latest or any(k in filters for k in ("status", "exited"))
-    reply = client.engine().ContainerList(pb.ContainerListRequest(all=show_all))
+    stub = client.engine()
+    reply = stub.ContainerList(pb.ContainerListRequest(all=show_all))
     rows = [_ps_row(c, args.no_trunc) for c in reply.containers]
-    rows = [r for r in rows if _match(r, filters)]
+    everyone = rows
+    if not show_all and ("before" in filters or "since" in filters):
+        everyone = [_ps_row(c, args.no_trunc) for c in stub.ContainerList(pb.ContainerListRequest(all=True)).containers]
+    try:
+        rows = _filter_rows(rows, filters, everyone)
+    except FilterError as e:
+        raise CliError(str(e)) from None
     if args.latest:
         rows = rows[:1]
     elif args.last > 0:

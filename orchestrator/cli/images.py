@@ -10,6 +10,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import grpc
+
 from orchestrator.cli import client, output
 from orchestrator.cli.container_args import changes_to_json
 from orchestrator.cli.errors import CliError
@@ -56,15 +58,10 @@ def cmd_ls(args: argparse.Namespace) -> int:
             rows.append({"Repository": repo, "Tag": tag, "ID": _short_id(im.id, args.no_trunc),
                          "CreatedSince": human_duration(time.time() - im.created) + " ago",
                          "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(im.created)),
-                         "Size": _human_size(im.size), "Containers": str(im.containers), "Digest": "<none>"})
-    for f in args.filter:
-        key, _, val = f.partition("=")
-        if key == "dangling":
-            rows = [r for r in rows if (r["Repository"] == "<none>") == (val.lower() == "true")]
-        elif key == "reference":
-            rows = [r for r in rows if r["Repository"] == val.split(":")[0]]
-        else:
-            raise CliError(f"invalid filter '{key}'")
+                         "Size": _human_size(im.size), "Containers": str(im.containers), "Digest": "<none>",
+                         "SharedSize": "N/A", "UniqueSize": "N/A", "VirtualSize": _human_size(im.size),
+                         "_id": im.id, "_created": im.created})
+    rows = _filter_images(rows, args.filter)
     if args.quiet:
         seen = []
         for r in rows:
@@ -74,6 +71,63 @@ def cmd_ls(args: argparse.Namespace) -> int:
         return 0
     output.render(rows, args.format, IMAGE_COLUMNS)
     return 0
+
+
+IMAGE_FILTERS = ("dangling", "label", "before", "since", "reference")
+
+
+def _filter_images(rows: list[dict[str, Any]], values: list[str]) -> list[dict[str, Any]]:
+    """Docker's `images --filter` keys: dangling, label, before, since, reference (a glob on repo[:tag])."""
+    from fnmatch import fnmatchcase
+
+    from orchestrator.cli.filters import FilterError, Filters
+    from orchestrator.cli.parse import FlagError
+
+    try:
+        f = Filters.parse(values)
+        f.validate(IMAGE_FILTERS)
+        dangling = f.get_bool("dangling", False) if "dangling" in f else None
+    except (FilterError, FlagError) as e:
+        raise CliError(str(e)) from None
+
+    def created_of(ref: str) -> int:
+        try:
+            doc = json.loads(client.engine().ImageInspect(pb.RefRequest(ref=ref)).json)
+        except grpc.RpcError:
+            raise CliError(f"No such image: {ref}") from None
+        match = [r["_created"] for r in rows if r["_id"] == doc.get("Id")]
+        return match[0] if match else 0
+
+    labels: dict[str, dict[str, str]] = {}
+
+    def labels_of(image_id: str) -> dict[str, str]:
+        if image_id not in labels:
+            doc = json.loads(client.engine().ImageInspect(pb.RefRequest(ref=image_id)).json)
+            labels[image_id] = (doc.get("Config") or {}).get("Labels") or {}
+        return labels[image_id]
+
+    before = [created_of(v) for v in f.get("before")]
+    since = [created_of(v) for v in f.get("since")]
+
+    def reference(r: dict[str, Any], pattern: str) -> bool:
+        if r["Repository"] == "<none>":
+            return False
+        return fnmatchcase(r["Repository"], pattern) or fnmatchcase(f"{r['Repository']}:{r['Tag']}", pattern)
+
+    out = []
+    for r in rows:
+        if dangling is not None and (r["Repository"] == "<none>") != dangling:
+            continue
+        if before and not r["_created"] < min(before):
+            continue
+        if since and not r["_created"] > max(since):
+            continue
+        if "label" in f and not f.match_labels(labels_of(r["_id"])):
+            continue
+        if "reference" in f and not any(reference(r, v) for v in f.get("reference")):
+            continue
+        out.append(r)
+    return out
 
 
 def _upload(path: str, first: pb.ImageUpload) -> Iterator[pb.ImageUpload]:

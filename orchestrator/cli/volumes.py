@@ -37,25 +37,44 @@ def cmd_create(args: argparse.Namespace) -> int:
 def cmd_ls(args: argparse.Namespace) -> int:
     vols = client.engine().VolumeList(pb.VolumeListRequest()).volumes
     rows = [{"Driver": v.driver, "Name": v.name, "Mountpoint": v.mountpoint, "Scope": v.scope,
-             "Labels": ",".join(f"{k}={val}" for k, val in sorted(v.labels.items())), "_labels": dict(v.labels)}
+             "Labels": ",".join(f"{k}={val}" for k, val in sorted(v.labels.items())), "Links": "N/A",
+             "Size": "N/A", "_labels": dict(v.labels)}
             for v in vols]
-    for f in args.filter:
-        key, _, val = f.partition("=")
-        if key == "name":
-            rows = [r for r in rows if val in r["Name"]]
-        elif key == "label":
-            k, sep, lv = val.partition("=")
-            rows = [r for r in rows if k in r["_labels"] and (not sep or r["_labels"][k] == lv)]
-        elif key == "driver":
-            rows = [r for r in rows if r["Driver"] == val]
-        else:
-            raise CliError(f"invalid filter '{key}'")
+    rows = _filter_volumes(rows, args.filter)
     if args.quiet:
         for r in rows:
             print(r["Name"])
         return 0
     output.render(rows, args.format, [("DRIVER", "Driver"), ("VOLUME NAME", "Name")])
     return 0
+
+
+VOLUME_FILTERS = ("dangling", "driver", "label", "name")
+
+
+def _filter_volumes(rows: list[dict[str, Any]], values: list[str]) -> list[dict[str, Any]]:
+    """Docker's `volume ls --filter` keys: dangling (used by no container), driver, label, name (a regexp)."""
+    from orchestrator.cli.filters import FilterError, Filters
+    from orchestrator.cli.parse import FlagError
+
+    try:
+        f = Filters.parse(values)
+        f.validate(VOLUME_FILTERS)
+        dangling = f.get_bool("dangling", False) if "dangling" in f else None
+    except (FilterError, FlagError) as e:
+        raise CliError(str(e)) from None
+    used: set[str] = set()
+    if dangling is not None:
+        for c in client.engine().ContainerList(pb.ContainerListRequest(all=True)).containers:
+            used.update(m for m in c.mounts.split(",") if m)
+    out = []
+    for r in rows:
+        if dangling is not None and (r["Name"] not in used) != dangling:
+            continue
+        if f.matches({"name": r["Name"], "driver": r["Driver"], "label": r["_labels"]},
+                     {"dangling": lambda v: True}):
+            out.append(r)
+    return out
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
