@@ -44,22 +44,21 @@ image: venv $(BUSYBOX_TAR)
 	@$(ORCH) image inspect busybox:latest >/dev/null 2>&1 || $(ORCH) image import $(BUSYBOX_TAR) busybox:latest
 
 up: install
-	@$(ORCH) rm -f orch-hello >/dev/null 2>&1 || true
-	$(ORCH) run -d --name orch-hello --network host --restart unless-stopped busybox \
-	  sh -c 'echo "hello from orch" > /tmp/index.html && exec httpd -f -p 127.0.0.1:8080 -h /tmp'
+	$(ORCH) up -d --wait -f compose-examples/hello-web/compose.yaml
 	@echo
-	@echo "orch-hello is running: try  curl http://127.0.0.1:8080/   (logs: $(ORCH) logs orch-hello)"
+	@echo "hello-web is running: try  curl http://127.0.0.1:8080/   (logs: $(ORCH) compose -f compose-examples/hello-web/compose.yaml logs; stop: make down)"
 
 down:
-	-$(ORCH) rm -f orch-hello
+	-$(ORCH) down -f compose-examples/hello-web/compose.yaml
 
-test: install
+# The tests start their own daemons inside network namespaces; they need no default daemon.
+test: deps venv $(BUSYBOX_TAR)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 test-unit: venv
 	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
 
-test-lab: install
+test-lab: deps venv $(BUSYBOX_TAR)
 	$(PY) -m pytest -q -m lab $(PYTEST_ARGS)
 
 lint: venv

@@ -17,10 +17,14 @@ from orchestrator.errors import InvalidArgument
 from orchestrator.model import (
     Cluster,
     ContainerSpec,
+    EndpointSpec,
+    HealthCheck,
     Mount,
+    NetworkAttachmentConfig,
     Node,
     Placement,
     PlacementPreference,
+    PortConfig,
     ResourceRequirements,
     Resources,
     RestartPolicy,
@@ -105,6 +109,10 @@ def task_spec_doc(spec: TaskSpec) -> dict[str, Any]:
     if c.stop_signal and c.stop_signal != "SIGTERM":
         container["StopSignal"] = c.stop_signal
     container["StopGracePeriod"] = _ns(c.stop_grace_period)
+    if c.healthcheck is not None:
+        hc = c.healthcheck
+        container["Healthcheck"] = {"Test": list(hc.test), "Interval": _ns(hc.interval), "Timeout": _ns(hc.timeout),
+                                    "Retries": hc.retries, "StartPeriod": _ns(hc.start_period)}
     container["Isolation"] = "default"
     p = spec.placement
     placement: dict[str, Any] = {}
@@ -115,8 +123,11 @@ def task_spec_doc(spec: TaskSpec) -> dict[str, Any]:
     if p.max_replicas_per_node:
         placement["MaxReplicas"] = p.max_replicas_per_node
     rp = spec.restart_policy
+    networks = {"Networks": [{"Target": n.target, **({"Aliases": list(n.aliases)} if n.aliases else {})}
+                             for n in spec.networks]} if spec.networks else {}
     return {
         "ContainerSpec": container,
+        **networks,
         "Resources": {"Limits": _resources_doc(spec.resources.limits),
                       "Reservations": _resources_doc(spec.resources.reservations)},
         "RestartPolicy": {"Condition": rp.condition, "Delay": _ns(rp.delay), "MaxAttempts": rp.max_attempts,
@@ -134,8 +145,56 @@ def service_spec_doc(spec: ServiceSpec) -> dict[str, Any]:
         "Labels": dict(spec.labels),
         "TaskTemplate": task_spec_doc(spec.task),
         "Mode": mode,
-        "EndpointSpec": {"Mode": spec.task.endpoint.mode},
+        "EndpointSpec": endpoint_spec_doc(spec.task.endpoint),
     }
+
+
+def endpoint_spec_doc(endpoint: EndpointSpec) -> dict[str, Any]:
+    doc: dict[str, Any] = {"Mode": endpoint.mode}
+    if endpoint.ports:
+        doc["Ports"] = [{**({"Name": p.name} if p.name else {}), "Protocol": p.protocol, "TargetPort": p.target_port,
+                         "PublishedPort": p.published_port, "PublishMode": p.publish_mode} for p in endpoint.ports]
+    return doc
+
+
+def _healthcheck(doc: Any) -> HealthCheck | None:
+    if not doc:
+        return None
+    if not isinstance(doc, dict):
+        raise InvalidArgument("invalid service spec: Healthcheck must be an object")
+    return HealthCheck(test=_str_list(doc.get("Test"), "Healthcheck.Test"),
+                       interval=_seconds(doc.get("Interval"), "Healthcheck.Interval") if doc.get("Interval") else 30.0,
+                       timeout=_seconds(doc.get("Timeout"), "Healthcheck.Timeout") if doc.get("Timeout") else 30.0,
+                       retries=int(doc.get("Retries") or 3),
+                       start_period=_seconds(doc.get("StartPeriod"), "Healthcheck.StartPeriod"))
+
+
+def _networks(doc: Any) -> list[NetworkAttachmentConfig]:
+    out = []
+    for n in doc or []:
+        if not isinstance(n, dict) or not isinstance(n.get("Target"), str) or not n["Target"]:
+            raise InvalidArgument("invalid service spec: every network attachment needs a Target")
+        out.append(NetworkAttachmentConfig(target=n["Target"], aliases=_str_list(n.get("Aliases"), "Aliases")))
+    return out
+
+
+def _endpoint(doc: Any) -> EndpointSpec:
+    doc = doc or {}
+    mode = str(doc.get("Mode") or "vip")
+    if mode not in ("vip", "dnsrr"):
+        raise InvalidArgument(f"invalid endpoint mode {mode!r}: use vip or dnsrr")
+    ports = []
+    for p in doc.get("Ports") or []:
+        target = p.get("TargetPort") if isinstance(p, dict) else None
+        if not isinstance(target, int) or not 0 < target < 65536:
+            raise InvalidArgument("invalid service spec: every port needs a TargetPort between 1 and 65535")
+        proto = str(p.get("Protocol") or "tcp")
+        publish = str(p.get("PublishMode") or "ingress")
+        if proto not in ("tcp", "udp", "sctp") or publish not in ("ingress", "host"):
+            raise InvalidArgument(f"invalid port {target}: protocol tcp|udp|sctp, publish mode ingress|host")
+        ports.append(PortConfig(name=str(p.get("Name") or ""), protocol=proto, target_port=target,  # type: ignore[arg-type]
+                                published_port=int(p.get("PublishedPort") or 0), publish_mode=publish))  # type: ignore[arg-type]
+    return EndpointSpec(mode=mode, ports=ports)  # type: ignore[arg-type]
 
 
 def _str_list(value: Any, key: str) -> list[str]:
@@ -186,6 +245,7 @@ def service_spec_from_doc(doc: Any) -> ServiceSpec:
         read_only=bool(c.get("ReadOnly")),
         stop_signal=str(c.get("StopSignal") or "SIGTERM"),
         stop_grace_period=_seconds(c.get("StopGracePeriod"), "StopGracePeriod") if "StopGracePeriod" in c else 10.0,
+        healthcheck=_healthcheck(c.get("Healthcheck")),
     )
     res = tmpl.get("Resources") or {}
     rp = tmpl.get("RestartPolicy") or {}
@@ -219,6 +279,8 @@ def service_spec_from_doc(doc: Any) -> ServiceSpec:
                                        reservations=_resources(res.get("Reservations"))),
         placement=placement,
         restart_policy=restart,
+        networks=_networks(tmpl.get("Networks")),
+        endpoint=_endpoint(doc.get("EndpointSpec")),
         force_update=int(tmpl.get("ForceUpdate") or 0),
     )
     mode = doc.get("Mode") or {"Replicated": {"Replicas": 1}}
@@ -244,7 +306,7 @@ def service_doc(svc: Service, running: int | None = None, desired: int | None = 
     doc = {**_meta(svc), "Spec": service_spec_doc(svc.spec)}
     if svc.previous_spec is not None:
         doc["PreviousSpec"] = service_spec_doc(svc.previous_spec)
-    doc["Endpoint"] = {"Spec": {"Mode": svc.spec.task.endpoint.mode}}
+    doc["Endpoint"] = {"Spec": endpoint_spec_doc(svc.spec.task.endpoint)}
     if running is not None and desired is not None:
         doc["ServiceStatus"] = {"RunningTasks": running, "DesiredTasks": desired, "CompletedTasks": 0}
     return doc

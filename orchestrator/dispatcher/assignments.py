@@ -51,7 +51,28 @@ def container_spec(task: Task) -> epb.ContainerSpec:
         stop_signal=c.stop_signal,
         stop_timeout=int(round(c.stop_grace_period)),
         tty=c.tty,
+        **_networking(task),
     )
+
+
+def _networking(task: Task) -> dict[str, object]:
+    """Single-node service networking until overlay networks exist: the task's first network is a bridge
+    network on its node (joined with the service's aliases), and published ports are host-mode ports."""
+    out: dict[str, object] = {}
+    if task.spec.networks:
+        first = task.spec.networks[0]
+        out["network_mode"] = first.target
+        out["network_aliases"] = list(first.aliases)
+    hc = task.spec.container.healthcheck
+    if hc is not None and hc.test and "healthcheck" in epb.ContainerSpec.DESCRIPTOR.fields_by_name:
+        ns = 1_000_000_000
+        out["healthcheck"] = epb.HealthConfig(test=list(hc.test), interval=int(hc.interval * ns),
+                                              timeout=int(hc.timeout * ns), retries=hc.retries,
+                                              start_period=int(hc.start_period * ns))
+    if task.spec.endpoint.ports:
+        out["ports"] = [epb.PortBinding(host_port=p.published_port, container_port=p.target_port,
+                                        protocol=p.protocol) for p in task.spec.endpoint.ports]
+    return out
 
 
 def to_proto(task: Task) -> dpb.TaskAssignment:
