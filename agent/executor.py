@@ -172,9 +172,9 @@ def container_spec(task: dpb.TaskAssignment, network_mode: str = "") -> dict[str
         LABEL_NODE_ID: task.node_id,
     }
     spec["restart_policy"] = {"name": "no", "max_retries": 0}
-    if network_mode:
+    if network_mode and not c.network_mode:  # a network the task names (compose) wins over the node's default
         spec["network_mode"] = network_mode
-    else:
+    elif not c.network_mode:
         spec.pop("network_mode", None)
     return spec
 

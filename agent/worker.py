@@ -20,7 +20,7 @@ import logging
 import os
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -53,7 +53,7 @@ class Worker:
         self,
         engine: Any,
         node_id: str,
-        target: str,
+        target: str | Callable[[], list[str]],
         hostname: str | None = None,
         network_mode: str = "",
         poll: float = 0.25,
@@ -77,6 +77,8 @@ class Worker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._attempt = 0
+        self._welcomed = False
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -98,6 +100,12 @@ class Worker:
         self._threads = []
         self._pool.shutdown(wait=False, cancel_futures=True)
 
+    def reconnect(self) -> None:
+        """Drop the session: the next one goes to the current targets (after a join, leave or role change)."""
+        call = self._call
+        if call is not None:
+            call.cancel()
+
     @property
     def synced(self) -> bool:
         return self._synced
@@ -109,7 +117,9 @@ class Worker:
             try:
                 self._run_session()
                 backoff = 0.1
+                self._attempt = 0
             except grpc.RpcError as err:
+                self._attempt += 1
                 if self._stop.is_set():
                     return
                 code = err.code() if hasattr(err, "code") else None
@@ -117,11 +127,24 @@ class Worker:
             except Exception:  # noqa: BLE001
                 log.exception("dispatcher session failed")
             self._stop.wait(backoff)
-            backoff = min(backoff * 2, 2.0)
+            backoff = min(backoff * 2, 1.0)
+
+    def _next_target(self) -> str:
+        """The dispatcher to try now: the managers in turn, moving on after each failed attempt."""
+        if isinstance(self.target, str):
+            return self.target
+        targets = self.target() or []
+        if not targets:
+            raise RuntimeError("no manager known to this node")
+        return targets[self._attempt % len(targets)]
 
     def _run_session(self) -> None:
         box: queue.SimpleQueue[dpb.TaskStatusUpdate | None] = queue.SimpleQueue()
-        channel = grpc.insecure_channel(self.target, options=[("grpc.enable_http_proxy", 0)])
+        self._welcomed = False
+        target = self._next_target()
+        if target.startswith("tcp://"):
+            target = target[len("tcp://"):]
+        channel = grpc.insecure_channel(target, options=[("grpc.enable_http_proxy", 0)])
         try:
             stub = drpc.DispatcherStub(channel)
             call = stub.Session(self._requests(box))
@@ -130,6 +153,7 @@ class Worker:
                 kind = msg.WhichOneof("msg")
                 if kind == "welcome":
                     self.heartbeat_period = msg.welcome.heartbeat_period or self.heartbeat_period
+                    self._welcomed = True
                     with self._lock:
                         self._outbox = box
                 elif kind == "assignments":
@@ -149,7 +173,8 @@ class Worker:
             resources=dpb.NodeResources(nano_cpus=cpus, memory_bytes=mem)))
         while not self._stop.is_set():
             try:
-                first = box.get(timeout=self.heartbeat_period)
+                # Until the Welcome says the period, beat often: the manager's grace may be short.
+                first = box.get(timeout=self.heartbeat_period if self._welcomed else 0.2)
             except queue.Empty:
                 yield dpb.SessionRequest(heartbeat=dpb.Heartbeat())
                 continue

@@ -74,7 +74,8 @@ class Control:
 
     # -- cluster ------------------------------------------------------------------------------
     def init_cluster(self, advertise_addr: str = "", listen_addr: str = "") -> tuple[str, str]:
-        if self.store.view().get("cluster", DEFAULT_CLUSTER_ID) is not None:
+        fresh = getattr(self.facts, "owns_fresh_cluster", lambda: False)()  # the daemon's own cluster of one
+        if self.store.view().get("cluster", DEFAULT_CLUSTER_ID) is not None and not fresh:
             raise FailedPrecondition(
                 "this node is already part of a cluster; use `orch cluster leave` to leave it first"
             )

@@ -258,6 +258,9 @@ def _add_compose_commands(sub: Any) -> None:
             compose_config.add_project_arguments(p)
         compose_config.add_config_arguments(p)
         p.set_defaults(func=_lazy("orchestrator.cli.compose_config", "run_config"))
+    from orchestrator.cli import compose_cmds
+
+    compose_cmds.add_commands(csub, sub, _lazy, Parser)
 
 
 def _add_cluster_commands(sub: Any) -> None:
@@ -267,6 +270,12 @@ def _add_cluster_commands(sub: Any) -> None:
     services.add_arguments(sub)
     nodes.add_arguments(sub)
     cluster.add_arguments(sub)
+
+
+def _add_lab_commands(sub: Any) -> None:
+    from orchestrator.lab import cli as lab_cli
+
+    lab_cli.add_arguments(sub)
 
 
 def _container_extras() -> Any:
@@ -284,8 +293,9 @@ GROUPS: list[tuple[Callable[[Any], None], tuple[str, ...]]] = [
     (_add_volume_commands, ("volume",)),
     (_add_network_commands, ("network",)),
     (_add_system_commands, ("version", "info", "daemon")),
-    (_add_compose_commands, ("compose", "config")),
+    (_add_compose_commands, ("compose", "config", "up", "down", "scale", "stack")),
     (_add_cluster_commands, ("service", "node", "cluster")),
+    (_add_lab_commands, ("lab",)),
     (lambda sub: _container_extras().add_commands(sub, _lazy, Parser), ("attach", "pause", "unpause", "top", "cp",
      "diff", "export", "commit", "rename", "update", "events", "container", "system", "port")),
 ]

@@ -30,6 +30,22 @@ def add_arguments(sub: Any) -> None:
     p.add_argument("--pretty", action="store_true")
     p.add_argument("nodes", nargs="+")
     p.set_defaults(func=_lazy(m, "cmd_inspect"))
+    p = nsub.add_parser("update", help="Update a node")
+    p.add_argument("--availability", choices=["active", "pause", "drain"])
+    p.add_argument("--label-add", action="append", default=[])
+    p.add_argument("--label-rm", action="append", default=[])
+    p.add_argument("--role", choices=["worker", "manager"])
+    p.add_argument("node")
+    p.set_defaults(func=_lazy(m, "cmd_update"))
+    for verb, help_ in (("promote", "Promote one or more nodes to manager in the cluster"),
+                        ("demote", "Demote one or more nodes from manager in the cluster")):
+        p = nsub.add_parser(verb, help=help_)
+        p.add_argument("nodes", nargs="+")
+        p.set_defaults(func=_lazy(m, f"cmd_{verb}"))
+    p = nsub.add_parser("rm", aliases=["remove"], help="Remove one or more nodes from the cluster")
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("nodes", nargs="+")
+    p.set_defaults(func=_lazy(m, "cmd_rm"))
     p = nsub.add_parser("ps", help="List tasks running on one or more nodes, defaults to current node")
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("-f", "--filter", action="append", default=[])
@@ -123,4 +139,39 @@ def cmd_ps(args: argparse.Namespace) -> int:
         filters = [pb.ControlFilter(key="node", value=ref), *extra]
         tasks.extend(docs(stub.ListTasks(pb.ListTasksRequest(filters=filters))))
     print_tasks(tasks, args)
+    return 0
+
+
+def cmd_update(args: argparse.Namespace) -> int:
+    from orchestrator.cli.cluster import membership
+
+    membership("UpdateNode", {"ref": args.node, "availability": args.availability or "", "label_add": args.label_add,
+                              "label_rm": args.label_rm, "role": args.role or ""})
+    print(args.node)
+    return 0
+
+
+def _set_role(refs: list[str], role: str, verb: str) -> int:
+    from orchestrator.cli.cluster import membership
+
+    for ref in refs:
+        membership("UpdateNode", {"ref": ref, "role": role}, timeout=60)
+        print(f"Node {ref} {verb} {'to a manager' if role == 'manager' else 'to a worker'} in the cluster.")
+    return 0
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    return _set_role(args.nodes, "manager", "promoted")
+
+
+def cmd_demote(args: argparse.Namespace) -> int:
+    return _set_role(args.nodes, "worker", "demoted")
+
+
+def cmd_rm(args: argparse.Namespace) -> int:
+    from orchestrator.cli.cluster import membership
+
+    for ref in args.nodes:
+        membership("RemoveNode", {"ref": ref, "force": args.force})
+        print(ref)
     return 0

@@ -45,6 +45,13 @@ class HeartbeatMonitor:
         with self._lock:
             self._seen[node_id] = self.monotonic()
 
+    def restart_grace(self) -> None:
+        """A new leader gives every node two grace periods: heartbeats went to the old one, and its
+        agent first has to find the new leader."""
+        with self._lock:
+            self._started = self.monotonic() + self.grace
+            self._seen.clear()
+
     def expired(self) -> list[str]:
         """READY nodes whose last heartbeat is older than the grace period."""
         now = self.monotonic()

@@ -65,6 +65,13 @@ class DispatcherServicer(drpc.DispatcherServicer):
     def stop(self) -> None:
         self._stopping.set()
 
+    def close_sessions(self) -> None:
+        """End every open session (this manager lost leadership): agents reconnect to the new leader."""
+        self._stopping.set()
+
+    def open_sessions(self) -> None:
+        self._stopping.clear()
+
     def Session(self, request_iterator: Iterator[dpb.SessionRequest], context: grpc.ServicerContext) -> Iterator[dpb.SessionMessage]:
         # Not before the store caught up with its journal: an incomplete COMPLETE set would make the
         # agent remove the containers of the tasks it lacks.

@@ -1,7 +1,8 @@
 """Restart supervisor: what happens to a slot when its task stops or its node goes down.
 
 A task *needs attention* when it is still desired to run but the agent reported it stopped
-(COMPLETE, FAILED, REJECTED, SHUTDOWN, ...), or - for replicated services - its node is down or gone.
+(COMPLETE, FAILED, REJECTED, SHUTDOWN, ...), or - for replicated services - its node is down, gone
+or drained.
 Then, by the service's ``restart_policy``:
 
 - restart allowed: the old task is retired (desired SHUTDOWN) and a *new* task takes the slot (never
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import logging
 
-from orchestrator.model import Node, NodeState, Service, Task, TaskState
+from orchestrator.model import Availability, Node, NodeState, Service, Task, TaskState
 from orchestrator.reconcile.loop import Loop
 from orchestrator.reconcile.plan import Plan, write_plan
 from orchestrator.reconcile.tasks import new_task, restart_attempts, retire, should_restart
@@ -28,10 +29,10 @@ log = logging.getLogger(__name__)
 
 
 def node_lost(task: Task, node: Node | None) -> bool:
-    """The task's node can no longer report on it (removed, or marked down by the dispatcher)."""
+    """The task's node can no longer run it: removed, marked down by the dispatcher, or drained."""
     if not task.node_id or task.status.state > TaskState.RUNNING:
         return False
-    return node is None or node.status.state == NodeState.DOWN
+    return node is None or node.status.state == NodeState.DOWN or node.availability == Availability.DRAIN
 
 
 def supervise(
@@ -98,7 +99,8 @@ class RestartSupervisor(Loop):
 
     def handle(self, change: Change) -> None:
         if change.kind == "node":
-            if change.new is None or change.new.status.state == NodeState.DOWN:  # type: ignore[attr-defined]
+            new = change.new
+            if new is None or new.status.state == NodeState.DOWN or new.availability == Availability.DRAIN:  # type: ignore[attr-defined]
                 self._down_nodes.add(change.obj.id)
             return
         if change.new is None:

@@ -1,0 +1,20 @@
+"""A drained node's replicated tasks get new tasks elsewhere (the restart supervisor treats them as lost)."""
+
+from __future__ import annotations
+
+from orchestrator.model import Availability, Node, NodeState, NodeStatus, Service, ServiceSpec, TaskState
+from orchestrator.reconcile.restart import node_lost, supervise
+from orchestrator.reconcile.tasks import new_task
+
+
+def test_drained_node_loses_its_replicated_tasks() -> None:
+    svc = Service(id="s1", spec=ServiceSpec(name="web", replicas=1, task={"container": {"image": "busybox"}}))
+    task = new_task(svc, 1.0, slot=1).evolve(node_id="n1")
+    task = task.evolve(status=task.status.model_copy(update={"state": TaskState.RUNNING}))
+    ready = Node(id="n1", status=NodeStatus(state=NodeState.READY))
+    drained = ready.evolve(availability=Availability.DRAIN)
+    assert not node_lost(task, ready)
+    assert node_lost(task, drained)
+    plan = supervise(task, svc, drained, 2.0)
+    assert [t.desired_state for t in plan.update] == [TaskState.SHUTDOWN]
+    assert [(t.slot, t.node_id) for t in plan.create] == [(1, "")]
