@@ -97,7 +97,7 @@ def test_builtin_networks_and_inspect(orchd: Orchd) -> None:
     assert {"bridge bridge local", "host host local", "none null local"} <= set(out.splitlines())
     doc = json.loads(orchd.ok("network", "inspect", "bridge"))[0]
     assert doc["IPAM"]["Config"] == [{"Subnet": "172.17.0.0/16", "Gateway": "172.17.0.1"}]
-    assert "orch0" in links(orchd.ns)
+    assert "orch0" in links(orchd.netns)
 
 
 def test_user_network_names_resolve_and_answer(orchd: Orchd, net: str) -> None:
@@ -184,7 +184,7 @@ def test_connect_and_disconnect_running_container(orchd: Orchd, net: str) -> Non
 def test_published_port_everywhere(orchd: Orchd) -> None:
     web = run_httpd(orchd, orchd.name("pub"), "-p", "8080:80")
     try:
-        host, outside = orchd.ns.host_path, orchd.ns.outside_path
+        host, outside = orchd.netns.host_path, orchd.netns.outside_path
         eventually(lambda: PAGE in tcp_get(host, "127.0.0.1", 8080), timeout=5)
         assert PAGE in tcp_get(host, HOST_IP, 8080)
         assert PAGE in tcp_get(outside, HOST_IP, 8080)
@@ -197,7 +197,7 @@ def test_published_port_everywhere(orchd: Orchd) -> None:
         assert inspect(orchd, web)["NetworkSettings"]["Ports"]["80/tcp"] == [{"HostIp": "0.0.0.0", "HostPort": "8080"}]
     finally:
         orchd.ok("rm", "-f", web)
-    assert "8080" not in nft_table(orchd.ns)
+    assert "8080" not in nft_table(orchd.netns)
 
 
 def test_ephemeral_and_publish_all(orchd: Orchd) -> None:
@@ -207,7 +207,7 @@ def test_ephemeral_and_publish_all(orchd: Orchd) -> None:
         ports = {line.split(" -> ")[0]: int(line.rsplit(":", 1)[1]) for line in lines}
         assert set(ports) == {"80/tcp", "81/tcp"}
         assert all(32768 <= p <= 60999 for p in ports.values())
-        assert PAGE in eventually(lambda: tcp_get(orchd.ns.outside_path, HOST_IP, ports["80/tcp"]), timeout=5)
+        assert PAGE in eventually(lambda: tcp_get(orchd.netns.outside_path, HOST_IP, ports["80/tcp"]), timeout=5)
     finally:
         orchd.ok("rm", "-f", web)
 
@@ -232,8 +232,8 @@ def test_udp_publish(orchd: Orchd) -> None:
     t = threading.Thread(target=echo, daemon=True)
     t.start()
     try:
-        assert udp_ask(orchd.ns.outside_path, HOST_IP, 5300, b"hi") == b"pong:hi"
-        assert udp_ask(orchd.ns.host_path, "127.0.0.1", 5300, b"lo") == b"pong:lo"
+        assert udp_ask(orchd.netns.outside_path, HOST_IP, 5300, b"hi") == b"pong:hi"
+        assert udp_ask(orchd.netns.host_path, "127.0.0.1", 5300, b"lo") == b"pong:lo"
     finally:
         stop.set()
         t.join(2)
@@ -242,7 +242,7 @@ def test_udp_publish(orchd: Orchd) -> None:
 
 
 def test_egress_is_masqueraded_and_internal_has_no_route(orchd: Orchd) -> None:
-    listener: socket.socket = in_netns(orchd.ns.outside_path, lambda: socket.socket())  # type: ignore[assignment]
+    listener: socket.socket = in_netns(orchd.netns.outside_path, lambda: socket.socket())  # type: ignore[assignment]
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind((OUTSIDE_IP, 9099))
     listener.listen(8)
@@ -284,11 +284,11 @@ def test_daemon_restart_keeps_ports_and_dns(orchd: Orchd, net: str) -> None:
     client = orchd.name("c")
     orchd.ok("run", "-d", "--name", client, "--network", net, "busybox", "sleep", "300")
     try:
-        eventually(lambda: PAGE in tcp_get(orchd.ns.outside_path, HOST_IP, 8181), timeout=5)
+        eventually(lambda: PAGE in tcp_get(orchd.netns.outside_path, HOST_IP, 8181), timeout=5)
         orchd.kill()
         orchd.start()
-        assert PAGE in tcp_get(orchd.ns.outside_path, HOST_IP, 8181)
-        assert PAGE in tcp_get(orchd.ns.host_path, "127.0.0.1", 8181)
+        assert PAGE in tcp_get(orchd.netns.outside_path, HOST_IP, 8181)
+        assert PAGE in tcp_get(orchd.netns.host_path, "127.0.0.1", 8181)
         r = sh_in(orchd, client, f"timeout 3 wget -q -O - http://{web}/")
         assert PAGE.decode() in r.stdout, r.stderr
         assert orchd.ok("port", web).strip() == "80/tcp -> 0.0.0.0:8181"
@@ -298,7 +298,7 @@ def test_daemon_restart_keeps_ports_and_dns(orchd: Orchd, net: str) -> None:
 
 def test_bad_input_is_one_line_and_creates_nothing(orchd: Orchd) -> None:
     before_nets = orchd.ok("network", "ls", "-q")
-    before_links = links(orchd.ns)
+    before_links = links(orchd.netns)
     a, b = orchd.name("a"), orchd.name("b")
     orchd.ok("network", "create", "--subnet", "10.88.0.0/16", a)
     try:
@@ -319,23 +319,23 @@ def test_bad_input_is_one_line_and_creates_nothing(orchd: Orchd) -> None:
             orchd.ok("rm", "-f", second)
             assert "Address already in use" in orchd.fails(
                 "run", "--rm", "--network", a, "--ip", ip_on(orchd, web, a), "busybox", "true")
-            assert PAGE in tcp_get(orchd.ns.host_path, "127.0.0.1", 8282)  # the first one is untouched
+            assert PAGE in tcp_get(orchd.netns.host_path, "127.0.0.1", 8282)  # the first one is untouched
         finally:
             orchd.ok("rm", "-f", web)
     finally:
         orchd.ok("network", "rm", a)
     assert orchd.ok("network", "ls", "-q") == before_nets
-    assert sorted(links(orchd.ns)) == sorted(before_links)
+    assert sorted(links(orchd.netns)) == sorted(before_links)
 
 
 def test_nothing_left_after_removal(orchd: Orchd) -> None:
     n = orchd.name("gone")
     netid = orchd.ok("network", "create", "--subnet", "10.99.0.0/24", n).strip()
     c = run_httpd(orchd, orchd.name("gone"), "--network", n, "-p", "8383:80")
-    assert any(name.startswith("vorch") for name in links(orchd.ns))
+    assert any(name.startswith("vorch") for name in links(orchd.netns))
     orchd.ok("rm", "-f", c)
     orchd.ok("network", "rm", n)
-    assert not [name for name in links(orchd.ns) if name.startswith("vorch") or name == f"orch-{netid[:10]}"]
-    assert "10.99.0." not in orchd.ns.run("ip", "-o", "addr").stdout
-    table = nft_table(orchd.ns)
+    assert not [name for name in links(orchd.netns) if name.startswith("vorch") or name == f"orch-{netid[:10]}"]
+    assert "10.99.0." not in orchd.netns.run("ip", "-o", "addr").stdout
+    table = nft_table(orchd.netns)
     assert "8383" not in table and "10.99.0." not in table
