@@ -73,12 +73,15 @@ class GrpcCluster:
                 return []
             raise
 
-    def containers(self, project: str, all: bool = True) -> list[Any]:
+    def containers(self, project: str, all: bool = True, oneoff: bool = False) -> list[Any]:
+        """The project's containers; `run`'s one-off containers only with ``oneoff`` (the deployer's
+        waits and `ps`/`logs` are about the services' task containers)."""
         from orchestrator.compose.plan import LABEL_PROJECT
         from proto.orch.v1 import engine_pb2 as epb
 
         found = self.engine.ContainerList(epb.ContainerListRequest(all=all)).containers
-        return [c for c in found if c.labels.get(LABEL_PROJECT) == project]
+        return [c for c in found if c.labels.get(LABEL_PROJECT) == project
+                and (oneoff or c.labels.get("com.docker.compose.oneoff") != "True")]
 
     def networks(self) -> dict[str, dict[str, str]]:
         from proto.orch.v1 import network_pb2 as npb
@@ -325,9 +328,17 @@ def cmd_down(args: argparse.Namespace) -> int:
     project = _load(args, optional=True)
     name = project.name if project is not None else _project_name(args)
     services = set(project.services) | set(project.disabled_services) if project is not None else None
+    from orchestrator.cli.compose_more import remove_images, remove_oneoffs
+
+    if args.rmi and project is None:
+        raise CliError("--rmi needs the compose file (-f) to know the project's images")
+    cluster = GrpcCluster()
+    remove_oneoffs(cluster, name)
     with ProgressPrinter() as progress:
-        down(name, GrpcCluster(), volumes=args.volumes, services=services, remove_orphans=args.remove_orphans,
+        down(name, cluster, volumes=args.volumes, services=services, remove_orphans=args.remove_orphans,
              timeout=float(args.timeout or 10) + 60, progress=progress)
+    if args.rmi:
+        remove_images(cluster, project, args.rmi)
     return 0
 
 
@@ -343,24 +354,77 @@ def cmd_ps(args: argparse.Namespace) -> int:
         for svc in sorted(cluster.services(name)):
             print(svc.removeprefix(f"{name}_"))
         return 0
+    statuses = _ps_statuses(args.filter, args.status)
     rows = []
-    for c in sorted(cluster.containers(name, all=args.all), key=lambda c: c.name):
+    for c in sorted(cluster.containers(name, all=args.all or bool(statuses)), key=lambda c: c.name):
+        if c.labels.get("com.docker.compose.oneoff") == "True":
+            continue  # `run` containers, as compose's ps leaves them out
         if args.service and c.labels.get(LABEL_SERVICE) not in args.service:
             continue
-        rows.append({"Name": c.name, "Image": c.image, "Command": json.dumps(c.command), "Service":
-                     c.labels.get(LABEL_SERVICE, ""), "State": c.state, "Status": c.status, "Ports": c.ports,
-                     "ID": c.id[:12], "Health": getattr(c, "health", ""), "Project": name})
+        if not _ps_status_ok(c.state, statuses):
+            continue
+        rows.append(_ps_row(c, name))
     if args.quiet:
         for r in rows:
             print(r["ID"])
         return 0
     columns = [("NAME", "Name"), ("IMAGE", "Image"), ("COMMAND", "Command"), ("SERVICE", "Service"),
                ("STATUS", "Status"), ("PORTS", "Ports")]
-    if args.format == "json":
+    if args.format == "json":  # one JSON array, as compose before 2.21 (scripts and tests parse it whole)
         print(json.dumps(rows))
         return 0
     render(rows, args.format, columns)
     return 0
+
+
+PS_STATUSES = ("paused", "restarting", "removing", "running", "dead", "created", "exited")
+
+
+def _ps_statuses(filters: list[str], statuses: list[str]) -> set[str]:
+    """`compose ps --filter status=X` and `--status X`: the one filter key docker compose accepts."""
+    from orchestrator.cli.filters import FilterError, Filters
+    from orchestrator.cli.parse import FlagError
+
+    try:
+        f = Filters.parse(filters)
+        f.validate(("status",))
+        f = Filters({"status": [*f.get("status"), *statuses]})
+        f.validate_values("status", PS_STATUSES)
+    except (FilterError, FlagError) as e:
+        raise CliError(str(e)) from None
+    return set(f.get("status"))
+
+
+def _ps_status_ok(state: str, statuses: set[str]) -> bool:
+    return not statuses or state in statuses
+
+
+def _ps_row(c: Any, project: str) -> dict[str, Any]:
+    """One `docker compose ps` row with its `--format` fields (ContainerSummary's names)."""
+    from orchestrator.compose.plan import LABEL_SERVICE
+
+    health = getattr(c, "health", "")
+    return {"ID": c.id[:12], "Name": c.name, "Names": c.name, "Image": c.image, "Command": json.dumps(c.command),
+            "Project": project, "Service": c.labels.get(LABEL_SERVICE, ""), "Created": int(c.created),
+            "State": c.state, "Status": c.status, "Health": "" if health == "none" else health,
+            "ExitCode": int(c.exit_code), "Publishers": _publishers(c.ports), "Ports": c.ports,
+            "Labels": ",".join(f"{k}={v}" for k, v in sorted(c.labels.items())), "Networks": c.networks,
+            "Mounts": c.mounts}
+
+
+def _publishers(ports: str) -> list[dict[str, Any]]:
+    """`0.0.0.0:8080->80/tcp, 3000/tcp` as compose's Publishers: URL, TargetPort, PublishedPort, Protocol."""
+    out = []
+    for item in filter(None, (p.strip() for p in ports.split(","))):
+        published, _, target = item.rpartition("->")
+        port, _, proto = target.partition("/")
+        url, _, pub = published.rpartition(":")
+        try:
+            out.append({"URL": url, "TargetPort": int(port.split("-")[0]),
+                        "PublishedPort": int(pub.split("-")[0]) if pub else 0, "Protocol": proto or "tcp"})
+        except ValueError:
+            continue
+    return out
 
 
 @_compose_error
@@ -524,6 +588,8 @@ def _down_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-v", "--volumes", action="store_true", help="remove named volumes")
     p.add_argument("--remove-orphans", action="store_true", help="also remove services not in the file")
     p.add_argument("-t", "--timeout", type=int, default=None)
+    p.add_argument("--rmi", choices=("local", "all"), default=None,
+                   help="remove images used by services: local (no custom tag) or all")
 
 
 def add_commands(csub: Any, top: Any, lazy: Any, parser_class: Any) -> None:
@@ -554,6 +620,8 @@ def add_commands(csub: Any, top: Any, lazy: Any, parser_class: Any) -> None:
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("--services", dest="services_only", action="store_true")
     p.add_argument("--format", default=None)
+    p.add_argument("--filter", action="append", default=[])
+    p.add_argument("--status", action="append", default=[])
     p.add_argument("service", nargs="*")
     p.set_defaults(func=lazy(m, "cmd_ps"))
 
@@ -589,6 +657,10 @@ def add_commands(csub: Any, top: Any, lazy: Any, parser_class: Any) -> None:
     p.add_argument("service")
     p.add_argument("command", nargs=argparse.REMAINDER)
     p.set_defaults(func=lazy(m, "cmd_exec"))
+
+    from orchestrator.cli import compose_more
+
+    compose_more.add_commands(csub, lazy)
 
     stack = top.add_parser("stack", help="Manage stacks (Swarm's name for compose projects)")
     ssub = stack.add_subparsers(dest="stack_cmd", required=True, parser_class=parser_class)

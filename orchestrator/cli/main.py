@@ -258,9 +258,10 @@ def _add_compose_commands(sub: Any) -> None:
             compose_config.add_project_arguments(p)
         compose_config.add_config_arguments(p)
         p.set_defaults(func=_lazy("orchestrator.cli.compose_config", "run_config"))
-    from orchestrator.cli import compose_cmds
+    if _WORD != "config":  # `orch config` talks to no daemon: skip the modules that import grpc
+        from orchestrator.cli import compose_cmds
 
-    compose_cmds.add_commands(csub, sub, _lazy, Parser)
+        compose_cmds.add_commands(csub, sub, _lazy, Parser)
 
 
 def _add_cluster_commands(sub: Any) -> None:
@@ -301,6 +302,9 @@ GROUPS: list[tuple[Callable[[Any], None], tuple[str, ...]]] = [
 ]
 
 
+_WORD: str | None = None  # the command word being run (None: build every group, e.g. for --help)
+
+
 def _selected(argv: list[str]) -> str | None:
     for a in argv:
         if not a.startswith("-"):
@@ -312,7 +316,8 @@ def build_parser(argv: list[str] | None = None) -> Parser:
     ap = Parser(prog="orch", description="A Compose/Swarm-style container orchestrator.")
     ap.add_argument("-v", "--version", action="store_true", help="print the version and exit")
     sub = ap.add_subparsers(dest="subcommand", parser_class=Parser, metavar="COMMAND")
-    word = _selected(argv) if argv is not None else None
+    global _WORD
+    word = _WORD = _selected(argv) if argv is not None else None
     known = {w for _, words in GROUPS for w in words}
     for add, words in GROUPS:
         if word is None or word not in known or word in words:
@@ -332,22 +337,12 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         ap.print_help()
         return 0
-    import grpc
-
-    from orchestrator.cli.client import rpc_error_message, rpc_exit_code
-
+    # grpc is imported by the commands that talk to a daemon, not here: `orch config` needs none.
     try:
         return int(args.func(args) or 0)
     except CliError as e:
         print(f"orch: {e}" if e.exit_code == 125 else f"Error: {e}", file=sys.stderr)
         return e.exit_code
-    except grpc.RpcError as e:
-        code = 125 if args.subcommand in ("run", "create") else 1
-        if args.subcommand in ("run", "create", "start", "exec"):
-            code = rpc_exit_code(e, code)
-        prefix = "orch: " if args.subcommand in ("run", "create") else ""
-        print(f"{prefix}Error response from daemon: {rpc_error_message(e)}", file=sys.stderr)
-        return code
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -357,6 +352,9 @@ def main(argv: list[str] | None = None) -> int:
             pass
         return 141
     except Exception as e:  # noqa: BLE001 - last resort: one line, never a traceback
+        grpc = sys.modules.get("grpc")
+        if grpc is not None and isinstance(e, grpc.RpcError):
+            return _rpc_failure(e, args.subcommand)
         if os.environ.get("ORCH_DEBUG"):
             raise
         if isinstance(e, OSError):
@@ -365,6 +363,17 @@ def main(argv: list[str] | None = None) -> int:
             msg = f"{type(e).__name__}: {e}"
         print(f"orch: {msg}", file=sys.stderr)
         return 125 if args.subcommand in ("run", "create") else 1
+
+
+def _rpc_failure(e: Exception, subcommand: str | None) -> int:
+    from orchestrator.cli.client import rpc_error_message, rpc_exit_code
+
+    code = 125 if subcommand in ("run", "create") else 1
+    if subcommand in ("run", "create", "start", "exec"):
+        code = rpc_exit_code(e, code)  # type: ignore[arg-type]
+    prefix = "orch: " if subcommand in ("run", "create") else ""
+    print(f"{prefix}Error response from daemon: {rpc_error_message(e)}", file=sys.stderr)  # type: ignore[arg-type]
+    return code
 
 
 if __name__ == "__main__":
