@@ -482,10 +482,32 @@ def _time_arg(value: str | None) -> float:
     return _parse_since(value)
 
 
-_EVENT_KEYS = ("container", "event", "image", "label", "type", "volume", "network")
+_EVENT_KEYS = ("config", "container", "daemon", "event", "image", "label", "network", "node", "plugin", "scope",
+               "secret", "service", "type", "volume")
+
+
+class _EventView(dict):  # type: ignore[type-arg]
+    """An event for `--format`: Docker's JSON keys, plus the Go field names templates use for them.
+
+    Docker's events.Message serialises `status`, `id`, `from`, `scope`, `time`, `timeNano` in lower case but
+    templates reach them as `.Status`, `.ID`, `.From`, `.Scope`, `.Time`, `.TimeNano`; `{{json .}}` must
+    still print the JSON keys, so the aliases live only in lookups.
+    """
+
+    ALIASES = {"Status": "status", "ID": "id", "From": "from", "Scope": "scope", "Time": "time",
+               "TimeNano": "timeNano"}
+
+    def __contains__(self, key: object) -> bool:
+        return dict.__contains__(self, key) or (key in self.ALIASES and dict.__contains__(self, self.ALIASES[key]))
+
+    def __getitem__(self, key: str) -> Any:
+        if not dict.__contains__(self, key) and key in self.ALIASES:
+            key = self.ALIASES[key]
+        return dict.__getitem__(self, key)
 
 
 def _event_matches(doc: dict[str, Any], filters: dict[str, list[str]]) -> bool:
+    """Docker's event filters: values of one key OR'ed, keys AND'ed; objects match by id or name."""
     attrs = doc["Actor"]["Attributes"]
     for key, values in filters.items():
         if key == "container":
@@ -494,13 +516,17 @@ def _event_matches(doc: dict[str, Any], filters: dict[str, list[str]]) -> bool:
             ok = any(doc["Action"] == v or doc["Action"].split(":")[0] == v for v in values)
         elif key == "type":
             ok = doc["Type"] in values
+        elif key == "scope":
+            ok = doc.get("scope", "local") in values
         elif key == "image":
-            ok = attrs.get("image") in values
+            ok = any(attrs.get("image") == v or (doc["Type"] == "image" and (
+                doc["Actor"]["ID"] == v or attrs.get("name") == v)) for v in values)
         elif key == "label":
             ok = all(attrs.get(v.partition("=")[0]) == v.partition("=")[2] if "=" in v else v in attrs
                      for v in values)
         else:
-            ok = doc["Type"] == key and (doc["Actor"]["ID"] in values or attrs.get("name") in values)
+            ok = doc["Type"] == key and any(doc["Actor"]["ID"].startswith(v) or attrs.get("name") == v
+                                            for v in values)
         if not ok:
             return False
     return True
@@ -510,15 +536,18 @@ def cmd_events(args: argparse.Namespace) -> int:
     from orchestrator.cli import parse
     from orchestrator.cli.errors import CliError
 
-    filters = parse.parse_filters(args.filter)
+    try:
+        filters = parse.parse_filters(args.filter)
+    except parse.FlagError as e:
+        raise CliError(str(e)) from None
     for k in filters:
         if k not in _EVENT_KEYS:
             raise CliError(f"invalid filter '{k}'")
     since, until = _time_arg(args.since), _time_arg(args.until)
+    from orchestrator.cli import template
+
     tmpl = None
     if args.format:
-        from orchestrator.cli import template
-
         try:
             body = args.format if args.format != "json" else "{{json .}}"
             tmpl = template.Template(template.prepare_format(body)[1])
@@ -530,7 +559,10 @@ def cmd_events(args: argparse.Namespace) -> int:
         if not _event_matches(doc, filters):
             continue
         if tmpl is not None:
-            line = tmpl.execute(doc)
+            try:
+                line = tmpl.execute(_EventView(doc))
+            except template.TemplateError as e:
+                raise CliError(str(e)) from None
         else:
             ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(doc["timeNano"] / 1e9))
             frac = f"{doc['timeNano'] % 10**9:09d}"

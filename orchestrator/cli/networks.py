@@ -141,44 +141,36 @@ def _ls_row(n: Any, no_trunc: bool) -> dict[str, Any]:
     }
 
 
-def _match(row: dict[str, Any], key: str, values: list[str]) -> bool:
-    def one(v: str) -> bool:
-        if key == "driver":
-            return row["Driver"] == v
-        if key == "id":
-            return row["_id"].startswith(v)
-        if key == "name":
-            return v in row["Name"]
-        if key == "scope":
-            return row["Scope"] == v
-        if key == "label":
-            k, sep, lv = v.partition("=")
-            return k in row["_labels"] and (not sep or row["_labels"][k] == lv)
-        if key == "type":
-            if v not in ("custom", "builtin"):
-                raise CliError(f"invalid filter: 'type'='{v}'")
-            return (row["Name"] in BUILTIN) == (v == "builtin")
-        if key == "dangling":
-            if v.lower() not in ("true", "false", "1", "0"):
-                raise CliError(f'invalid filter \'dangling={v}\'')
-            dangling = row["Name"] not in BUILTIN and row["_containers"] == 0
-            return dangling == (v.lower() in ("true", "1"))
-        raise CliError(f"invalid filter '{key}'")
+NETWORK_FILTERS = ("dangling", "driver", "id", "label", "name", "scope", "type")
 
-    return any(one(v) for v in values)
+
+def _filter(rows: list[dict[str, Any]], values: list[str]) -> list[dict[str, Any]]:
+    """Docker's `network ls --filter`: name is a regexp, id a prefix, type custom|builtin, dangling unused."""
+    from orchestrator.cli.filters import FilterError, Filters
+    from orchestrator.cli.parse import FlagError
+
+    try:
+        f = Filters.parse(values)
+        f.validate(NETWORK_FILTERS)
+        for v in f.get("type"):
+            if v not in ("custom", "builtin"):
+                raise FilterError(f"invalid filter: 'type'='{v}'")
+        dangling = f.get_bool("dangling", False) if "dangling" in f else None
+    except (FilterError, FlagError) as e:
+        raise CliError(str(e)) from None
+
+    def is_dangling(row: dict[str, Any], _v: str) -> bool:
+        return (row["Name"] not in BUILTIN and row["_containers"] == 0) == dangling
+
+    return f.apply(rows, lambda r: {"driver": r["Driver"], "id": r["_id"], "label": r["_labels"],
+                                    "name": r["Name"], "scope": r["Scope"],
+                                    "type": "builtin" if r["Name"] in BUILTIN else "custom"},
+                   {"dangling": is_dangling})
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
-    from orchestrator.cli import parse
-
-    try:
-        filters = parse.parse_filters(args.filter)
-    except parse.FlagError as e:
-        raise CliError(str(e)) from None
     nets = _stub().List(_pb().NetworkListRequest()).networks
-    rows = [_ls_row(n, args.no_trunc) for n in nets]
-    for key, values in filters.items():
-        rows = [r for r in rows if _match(r, key, values)]
+    rows = _filter([_ls_row(n, args.no_trunc) for n in nets], args.filter)
     if args.quiet:
         for r in rows:
             print(r["ID"])

@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Any
 
+from orchestrator.cli.errors import CliError
 from orchestrator.cli.output import render, render_inspect
 from orchestrator.cli.swarm import control, docs, filters_pb, pretty, print_tasks
 
@@ -77,7 +78,13 @@ def node_row(doc: dict[str, Any]) -> dict[str, Any]:
 def cmd_ls(args: argparse.Namespace) -> int:
     from proto.orch.v1 import control_pb2 as pb
 
-    nodes = docs(control().ListNodes(pb.ControlListRequest(filters=filters_pb(args.filter))))
+    flt = filters_pb(args.filter)
+    for f in flt:  # Docker's daemon wording for values outside these closed sets
+        if f.key == "role" and f.value not in ("manager", "worker"):
+            raise CliError(f"Invalid role filter value {f.value}")
+        if f.key == "membership" and f.value not in ("accepted", "pending"):
+            raise CliError(f"Invalid membership filter value {f.value}")
+    nodes = docs(control().ListNodes(pb.ControlListRequest(filters=flt)))
     if args.quiet:
         for d in nodes:
             print(d["ID"])

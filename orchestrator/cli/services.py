@@ -292,14 +292,29 @@ def service_row(doc: dict[str, Any]) -> dict[str, Any]:
         "Mode": "global" if "Global" in mode else "replicated",
         "Replicas": replicas,
         "Image": short_image(spec["TaskTemplate"]["ContainerSpec"]["Image"]),
-        "Ports": "",
+        "Ports": service_ports(doc),
     }
+
+
+def service_ports(doc: dict[str, Any]) -> str:
+    """Docker's PORTS column: the ingress-published ports as `*:8080->80/tcp` (host-mode ones show per task)."""
+    endpoint = doc.get("Endpoint") or {}
+    ports = endpoint.get("Ports") or (endpoint.get("Spec") or {}).get("Ports") or []
+    return ", ".join(f"*:{p.get('PublishedPort', 0)}->{p.get('TargetPort', 0)}/{p.get('Protocol') or 'tcp'}"
+                     for p in ports if (p.get("PublishMode") or "ingress") == "ingress" and p.get("PublishedPort"))
+
+
+SERVICE_MODES = ("replicated", "global", "replicated-job", "global-job")
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
     from proto.orch.v1 import control_pb2 as pb
 
-    rows = [service_row(d) for d in docs(control().ListServices(pb.ControlListRequest(filters=filters_pb(args.filter))))]
+    flt = filters_pb(args.filter)
+    for f in flt:
+        if f.key == "mode" and f.value not in SERVICE_MODES:
+            raise CliError(f"invalid filter 'mode={f.value}'")
+    rows = [service_row(d) for d in docs(control().ListServices(pb.ControlListRequest(filters=flt)))]
     if args.quiet:
         for r in rows:
             print(r["ID"])

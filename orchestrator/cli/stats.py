@@ -1,4 +1,8 @@
-"""`orch stats`: CPU, memory and PIDs of containers, read from their cgroups by the daemon."""
+"""`orch stats`: CPU, memory and PIDs of containers, read from their cgroups by the daemon.
+
+Rows carry Docker's `--format` fields: Container (the name or id as the user gave it; the short id when
+listing every container), Name, ID, CPUPerc, MemUsage, MemPerc, NetIO, BlockIO, PIDs.
+"""
 
 from __future__ import annotations
 
@@ -52,7 +56,7 @@ def _row(cur: dict[str, Any], prev: dict[str, Any] | None) -> dict[str, Any]:
 def run_stats(stub: Any, args: argparse.Namespace) -> int:
     ids = args.containers
     if not ids:
-        ids = [c.id for c in stub.ContainerList(pb.ContainerListRequest(all=args.all)).containers]
+        ids = [c.id[:12] for c in stub.ContainerList(pb.ContainerListRequest(all=args.all)).containers]
     prev: dict[str, dict[str, Any]] = {}
 
     def sample() -> dict[str, dict[str, Any]]:
@@ -62,7 +66,7 @@ def run_stats(stub: Any, args: argparse.Namespace) -> int:
     time.sleep(0.5)
     while True:
         cur = sample()
-        rows = [_row(cur[i], prev.get(i)) for i in ids]
+        rows = [{"Container": i, **_row(cur[i], prev.get(i))} for i in ids]
         if not args.no_stream and sys.stdout.isatty():
             sys.stdout.write("\x1b[2J\x1b[H")
         output.render(rows, args.format, COLUMNS)
