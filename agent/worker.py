@@ -64,6 +64,10 @@ class Worker:
         self.target = target
         self.hostname = hostname or os.uname().nodename
         self.poll = poll
+        # Passes are O(assigned tasks); without a gap, every finished action of a 1000-task burst
+        # triggers a full pass and the passes eat the CPU the container starts need. The first pass
+        # of a burst submits every action at once, so a short gap delays nothing that waits.
+        self.min_pass_gap = min(0.05, poll)
         self.heartbeat_period = 5.0
         self.executor = Executor(engine, self._report, network_mode)
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="orch-exec")
@@ -232,6 +236,7 @@ class Worker:
                 self.reconcile()
             except Exception:  # noqa: BLE001 - one bad pass never stops the worker
                 log.exception("reconcile pass failed")
+            self._stop.wait(self.min_pass_gap)  # wakes during the gap coalesce into the next pass
 
     def local_containers(self) -> dict[str, Any]:
         """Containers that belong to tasks, by task id (the label survives daemon restarts)."""

@@ -4,8 +4,9 @@ Usage::
 
     python bench/run.py [--quick] [--out FILE.md] [--no-docker] [-n 100] [SECTION ...]
 
-Sections: ``start`` (a), ``cli`` (b), ``detached`` (c) -- together ``runtime`` -- and ``network``
-(bench/network.py, its own lab). Default: all. The runtime sections share a private orch daemon
+Sections: ``start`` (a), ``cli`` (b), ``detached`` (c) -- together ``runtime`` -- ``network``
+(bench/network.py, its own lab), ``cluster`` (bench/cluster.py, a 1-node cluster and an orch lab)
+and ``compose`` (bench/compose.py: `up` against docker-compose, `config`). Default: all. The runtime sections share a private orch daemon
 under /tmp (never /var/lib/orch), crun/runc bundles on the same busybox rootfs and, for ``cli``, a
 throwaway dockerd; all of it is torn down at the end, also on failure or Ctrl-C. Needs root.
 """
@@ -31,7 +32,7 @@ from bench.orchenv import OrchEnv  # noqa: E402
 from bench.runtime import SECTIONS as RUNTIME_SECTIONS  # noqa: E402
 from bench.runtime import Lab  # noqa: E402
 
-OTHER_SECTIONS = ("network",)
+OTHER_SECTIONS = ("network", "cluster", "compose")
 GROUPS = {"runtime": list(RUNTIME_SECTIONS), "all": [*RUNTIME_SECTIONS, *OTHER_SECTIONS]}
 
 
@@ -107,6 +108,33 @@ def run_network(args: argparse.Namespace, report: Report, targets: list[str]) ->
         targets.append(f"FAILED: section network: {e}")
 
 
+def run_cluster(args: argparse.Namespace, report: Report, targets: list[str]) -> None:
+    if "cluster" not in args.chosen:
+        return
+    try:
+        from bench.cluster import bench_cluster
+    except ImportError as e:
+        log(f"cluster section unavailable: {e}")
+        return
+    try:
+        bench_cluster(Run(report=report, quick=args.quick, targets=targets))
+    except BenchError as e:
+        log(f"section cluster failed: {e}")
+        targets.append(f"FAILED: section cluster: {e}")
+
+
+def run_compose(args: argparse.Namespace, report: Report, targets: list[str]) -> None:
+    if "compose" not in args.chosen:
+        return
+    from bench.compose import bench_compose
+
+    try:
+        bench_compose(Run(report=report, quick=args.quick, targets=targets), no_docker=args.no_docker)
+    except BenchError as e:
+        log(f"section compose failed: {e}")
+        targets.append(f"FAILED: section compose: {e}")
+
+
 def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -125,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run_runtime(args, report, targets)
         run_network(args, report, targets)
+        run_compose(args, report, targets)
+        run_cluster(args, report, targets)
     except BenchError as e:
         print(f"bench: {e}", file=sys.stderr)
         return 1
