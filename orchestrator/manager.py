@@ -157,6 +157,7 @@ class Manager:
         from orchestrator.dispatcher import Dispatcher
         from orchestrator.membership.service import MembershipService
         from orchestrator.reconcile.leader import LeaderLoops
+        from orchestrator.service_logs import ServiceLogs
         from proto.orch.v1 import control_pb2_grpc, dispatcher_pb2_grpc
 
         self.membership = self._load_membership()
@@ -169,7 +170,8 @@ class Manager:
         control_pb2_grpc.add_ControlServicer_to_server(ControlServicer(control, _ControlGate(self)),  # type: ignore[arg-type]
                                                        self.server)
         dispatcher_pb2_grpc.add_DispatcherServicer_to_server(self._dispatcher.servicer, self.server)
-        self.server.add_generic_rpc_handlers((rpc.generic_handler(MembershipService(self).methods()),))
+        self.server.add_generic_rpc_handlers((rpc.generic_handler(MembershipService(self).methods()),
+                                              ServiceLogs(self).handler()))
         self._dispatcher.start()
         if self.membership.role == "manager":
             self._start_raft(self.membership.peers)

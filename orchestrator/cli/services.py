@@ -466,43 +466,39 @@ def cmd_rm(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    """Gathered per task from the engine of the node that ran it (this node, on a cluster of one)."""
-    from proto.orch.v1 import control_pb2 as pb
-    from proto.orch.v1 import engine_pb2 as epb
+    """Asks a manager, which reads each task's logs on the node that ran it and merges the streams."""
+    from orchestrator.service_logs import decode_data, open_stream
 
     tail = -1 if args.tail in ("all", "") else int(args.tail) if str(args.tail).lstrip("-").isdigit() else None
     if tail is None:
         raise CliError(f'invalid value for "tail": "{args.tail}"')
-    stub = control()
-    tasks = docs(stub.ListTasks(pb.ListTasksRequest(filters=[pb.ControlFilter(key="service", value=args.service)])))
-    engine = client.engine()
-    lock = threading.Lock()
     out = sys.stdout.buffer
-
-    def pump(t: dict[str, Any]) -> None:
-        cid = ((t.get("Status") or {}).get("ContainerStatus") or {}).get("ContainerID", "")
-        if not cid:
-            return
-        task_id = t["ID"] if args.no_trunc else t["ID"][:12]
-        prefix = t["Name"].rsplit(".", 1)[0] if args.no_task_ids else f"{t['Name'].rsplit('.', 1)[0]}.{task_id}"
-        prefix = f"{prefix}@{t.get('NodeHostname', '')}    | ".encode()
-        req = epb.LogsRequest(id=cid, follow=args.follow, tail=tail, timestamps=args.timestamps, stdout=True, stderr=True)
-        try:
-            for e in engine.ContainerLogs(req):
-                data = (e.time.encode() + b" " + e.data) if args.timestamps else e.data
-                with lock:
-                    out.write(data if args.raw else prefix + data)
-                    out.flush()
-        except grpc.RpcError:
-            pass  # the container is gone (reaped history): nothing more to show
-
-    threads = [threading.Thread(target=pump, args=(t,), daemon=True) for t in tasks]
-    for th in threads:
-        th.start()
+    call = open_stream(client.channel(), {"service": args.service, "follow": args.follow, "tail": tail,
+                                          "timestamps": args.timestamps})
     try:
-        for th in threads:
-            while th.is_alive():
-                th.join(0.2)
+        for msg in call:
+            if "error" in msg:
+                print(f"error from daemon in stream: {msg['error']}", file=sys.stderr)
+                continue
+            data = decode_data(msg)
+            if args.timestamps:
+                data = msg.get("time", "").encode() + b" " + data
+            if not args.raw:
+                data = _log_prefix(msg, args.no_task_ids, args.no_trunc) + data
+            out.write(data)
+            out.flush()
     except KeyboardInterrupt:
+        call.cancel()
         return 0
+    except grpc.RpcError as e:
+        raise CliError(client.rpc_error_message(e)) from None
+    return 0
+
+
+def _log_prefix(msg: dict[str, Any], no_task_ids: bool, no_trunc: bool) -> bytes:
+    """Docker's ``web.1.abc123@node    | ``: the task (slot and id) and the node it ran on."""
+    base = str(msg.get("name", "")).rsplit(".", 1)[0]
+    task_id = str(msg.get("task_id", ""))
+    name = base if no_task_ids else f"{base}.{task_id if no_trunc else task_id[:12]}"
+    return f"{name}@{msg.get('node', '')}    | ".encode()
     return 0

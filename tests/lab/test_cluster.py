@@ -153,3 +153,51 @@ def test_last_manager_and_forced_leave(lab: LabRun) -> None:
     assert r.returncode == 1 and "not a manager" in r.stderr
     r = lab.orch("m1", "node", "demote", "m1")
     assert r.returncode == 1 and r.stderr.strip() == "Error: node m1 is the last manager of the cluster: it cannot be demoted or removed"
+
+
+# -- issue 4: logs from every node, and a reconnecting agent drops what was moved off it ------------
+def log_nodes(lab: LabRun, via: str, service: str, *flags: str) -> set[str]:
+    """Nodes named in the ``task@node    | line`` prefixes of ``orch service logs``."""
+    r = lab.orch(via, "service", "logs", *flags, service)
+    if r.returncode != 0:
+        return set()
+    return {line.split("@", 1)[1].split()[0] for line in r.stdout.splitlines() if "@" in line and "| hello" in line}
+
+
+def test_service_logs_gathers_every_node(lab: LabRun) -> None:
+    eventually(lambda: all_ready(lab, "m1"), timeout=30)
+    lab.ok("m1", "service", "create", "-d", "--name", "talk", "--replicas", "5",
+           "busybox", "sh", "-c", "echo hello; sleep 100000")
+    placed = eventually(lambda: (r := running(lab, "m1", "talk")) and len(r) == 5 and r, timeout=30)
+    assert len(set(placed)) >= 2  # type: ignore[arg-type]
+    seen = eventually(lambda: (n := log_nodes(lab, "m1", "talk")) and len(n) >= 2 and n, timeout=20)
+    assert seen <= set(placed)  # type: ignore[operator]
+    out = lab.ok("m1", "service", "logs", "--tail", "1", "-t", "talk").splitlines()
+    assert out and all(line.startswith("talk.") and "    | " in line and "hello" in line for line in out)
+    r = lab.orch("w1", "service", "logs", "talk")
+    assert r.returncode == 1 and "not a manager" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    lab.ok("m1", "service", "rm", "talk")
+
+
+def containers(lab: LabRun, host: str, prefix: str) -> set[str]:
+    r = lab.orch(host, "ps", "--format", "{{.Names}}")
+    assert r.returncode == 0, r.stderr
+    return {n for n in r.stdout.split() if n.startswith(prefix)}
+
+
+def test_reconnecting_agent_stops_tasks_moved_off_it(lab: LabRun) -> None:
+    eventually(lambda: all_ready(lab, "m1"), timeout=30)
+    lab.ok("m1", "service", "create", "-d", "--name", "moved", "--replicas", "5", "busybox", "sleep", "100000")
+    eventually(lambda: (r := running(lab, "m1", "moved")) and len(r) == 5 and "w2" in r, timeout=30)
+    old = eventually(lambda: containers(lab, "w2", "moved."), timeout=20)
+    assert lab.lab("kill", "w2").returncode == 0
+    try:
+        eventually(lambda: [n[1] for n in nodes(lab, "m1") if n[0] == "w2"] == ["Down"], timeout=30)
+        eventually(lambda: (r := running(lab, "m1", "moved")) and len(r) == 5 and "w2" not in r, timeout=30)
+    finally:
+        assert lab.lab("start", "w2").returncode == 0
+    eventually(lambda: [n[1] for n in nodes(lab, "m1") if n[0] == "w2"] == ["Ready"], timeout=30)
+    # The old containers survived the daemon (the spawner keeps them); the agent must stop them.
+    eventually(lambda: not (containers(lab, "w2", "moved.") & old), timeout=30)  # type: ignore[operator]
+    assert len(running(lab, "m1", "moved")) == 5
+    lab.ok("m1", "service", "rm", "moved")
