@@ -46,6 +46,7 @@ class Kernel:
         self.upstreams = list(upstreams)
         self.dns_port = dns_port
         self._dns: DnsServer | None = None
+        self._vip_addrs: dict[str, tuple[str, ...]] = {}  # bridge -> VIPs last set on it
 
     # ------------------------------------------------------------ facts
     def host_prefixes(self) -> list[str]:
@@ -73,6 +74,18 @@ class Kernel:
 
     def remove_network(self, bridge_name: str) -> None:
         bridge.remove_network(bridge_name)
+        self._vip_addrs.pop(bridge_name, None)
+
+    def set_vip_addresses(self, bridge_name: str, vips: Iterable[str]) -> None:
+        """Hold exactly ``vips`` (as /32s) on the bridge, so the host answers ARP for them (see nft.py).
+
+        Skipped when unchanged since the last call, like ``apply_rules``: it runs on every attach.
+        """
+        wanted = tuple(sorted(vips))
+        if self._vip_addrs.get(bridge_name) == wanted:
+            return
+        netlink.set_host_addresses(bridge_name, list(wanted))
+        self._vip_addrs[bridge_name] = wanted
 
     def attach(self, att: Attachment) -> None:
         bridge.attach(att)
@@ -81,13 +94,14 @@ class Kernel:
         bridge.detach(container_id, network_id)
 
     # ------------------------------------------------------------ nft
-    def apply_rules(self, networks: Iterable[nft.NetworkRules], ports: Iterable[nft.PortMapping]) -> None:
+    def apply_rules(self, networks: Iterable[nft.NetworkRules], ports: Iterable[nft.PortMapping],
+                    vips: Iterable[nft.ServiceVip] = ()) -> None:
         """Apply the ruleset in one nft transaction, unless it is the one applied last.
 
         Most container starts change no rule (no published port), and running `nft -f` costs more
         than the rest of the attach; the first call after boot always applies.
         """
-        ruleset = nft.Ruleset(networks=tuple(networks), ports=tuple(ports), table=self.table)
+        ruleset = nft.Ruleset(networks=tuple(networks), ports=tuple(ports), vips=tuple(vips), table=self.table)
         if ruleset == getattr(self, "_applied", None):
             return
         nft.apply(ruleset)

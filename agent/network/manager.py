@@ -7,7 +7,11 @@ address pools, and every container's attachments, and implements the engine's ``
     start    etc_files(c, dir)  /etc/hosts and resolv.conf
              attach(c, pid)     host ports, veths in the paused container's namespace, nft rules, DNS
     exit     detach(c)          veths, ports, DNS records go; reserved addresses stay
-    rm       release(c)         addresses freed
+    rm       release(c)         addresses freed, and a service's VIP once its last container is gone
+
+Service tasks (swarm labels, see ``vips.py``) get Swarm's names: in endpoint mode vip the service name and
+aliases resolve to a virtual IP per network, allocated from the network's pool when the service's first
+task attaches and balanced by nftables over its running tasks; ``tasks.<service>`` resolves to the tasks.
 
 Decide, then do: every change first updates the desired state (``self.st``), then ``_sync()`` makes the
 kernel match all of it at once (one nft transaction, the DNS tables); a failed step is undone before the
@@ -33,13 +37,22 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from agent.network import hosts, ports, views
+from agent.network import hosts, ports, views, vips
 from agent.network.bridge import DEFAULT_BRIDGE, Attachment, BridgeNetwork, bridge_name, mac_for
 from agent.network.dns import container_resolv_conf
 from agent.network.ipam import AddressInUse, IpamError, PoolOverlap
 from agent.network.kernel import Kernel
-from agent.network.nft import NetworkRules, PortMapping
-from agent.network.state import Active, ActiveEndpoint, ActivePort, NetState, NetworkRecord, load, save
+from agent.network.nft import NetworkRules, PortMapping, ServiceVip
+from agent.network.state import (
+    Active,
+    ActiveEndpoint,
+    ActivePort,
+    NetState,
+    NetworkRecord,
+    VipRecord,
+    load,
+    save,
+)
 from agent.runtime.container import Container
 from agent.runtime.errors import AlreadyExists, Conflict, EngineError, InvalidArgument, NotFound, Unavailable
 
@@ -109,10 +122,14 @@ class NetworkManager:
 
     def adopt(self, containers: Iterable[Container]) -> None:
         """After ``engine.boot()``: forget attachments of containers that are no longer running."""
+        containers = list(containers)
         running = {c.id: c.state.pid for c in containers if c.running}
         with self._lock:
             stale = [self.st.active.pop(cid) for cid, a in list(self.st.active.items()) if running.get(cid) != a.pid]
-            if stale:
+            known = {c.id for c in containers}
+            gone = {h for by_svc in self.st.vips.values() for v in by_svc.values() for h in v.containers} - known
+            freed = [self._release_vips(cid) for cid in sorted(gone)]
+            if stale or any(freed):
                 self._sync()
                 self._save()
             self._collect_garbage(stale)
@@ -245,6 +262,7 @@ class NetworkManager:
 
     def _undo_network(self, net: NetworkRecord) -> None:
         self.st.networks.pop(net.id, None)
+        self.st.vips.pop(net.id, None)
         self.st.ipam.release_pool(net.id)
         for step in (lambda: self.kernel.dns_unlisten(net.gateway), lambda: self.kernel.dns_remove_network(net.id),
                      lambda: self.kernel.remove_network(net.bridge), self._sync):
@@ -399,6 +417,7 @@ class NetworkManager:
                 eps.append((e, net))
             act = Active(container_id=c.id, name=c.name, pid=pid, links=link_targets, dns=list(cfg.get("dns", [])))
             act.ports = self._plan_ports(c, cfg, eps)
+            held = {nid for nid, by_svc in self.st.vips.items() for v in by_svc.values() if c.id in v.containers}
             try:
                 for i, (e, net) in enumerate(eps):
                     act.endpoints.append(self._plug(c, e, net, netns, f"eth{i}", first=i == self._first_external(eps)))
@@ -409,6 +428,8 @@ class NetworkManager:
                 self.st.active.pop(c.id, None)
                 for _, net in eps:
                     self._unplug(c.id, net.id)
+                    if net.id not in held:
+                        self._release_vips(c.id, net.id)
                 try:
                     self._sync()
                 except Exception:  # noqa: BLE001
@@ -445,7 +466,41 @@ class NetworkManager:
         self.kernel.attach(Attachment(container_id=c.id, network=self._bridge(net), container_netns=netns,
                                       ifname=ifname, ip=e["ip"], mac=mac, default_route=first))
         names = [c.name, *e.get("aliases", []), c.id[:12]] if net.embedded_dns else []
-        return ActiveEndpoint(network_id=net.id, ifname=ifname, ip=e["ip"], mac=mac, names=names)
+        ep = ActiveEndpoint(network_id=net.id, ifname=ifname, ip=e["ip"], mac=mac, names=names)
+        task = vips.service_of(c.config.get("labels") or {})
+        if task is not None and net.embedded_dns:
+            ep.service_id = task.service_id
+            ep.service_names = vips.service_names(task, e.get("aliases", []))
+            if task.vip:
+                ep.names = [c.name, c.id[:12]]  # the service's names go to the VIP
+                ep.vip = self._hold_vip(net, task, c.id)
+        return ep
+
+    def _hold_vip(self, net: NetworkRecord, task: vips.ServiceTask, container_id: str) -> str:
+        """The service's VIP on ``net``, allocated from the network's pool for its first task."""
+        by_svc = self.st.vips.setdefault(net.id, {})
+        v = by_svc.get(task.service_id)
+        if v is None:
+            try:
+                ip = str(self.st.ipam.allocate(net.id))
+            except IpamError as err:
+                raise _ipam_error(err) from None
+            v = by_svc[task.service_id] = VipRecord(ip=ip, service_name=task.service_name)
+        if container_id not in v.containers:
+            v.containers.append(container_id)
+        return v.ip
+
+    def _release_vips(self, container_id: str, network_id: str | None = None) -> bool:
+        """``container_id`` no longer holds VIPs (on ``network_id``, or anywhere); free the VIPs nobody
+        holds any more. True if one was freed (the caller syncs the kernel)."""
+        freed = False
+        for nid in [network_id] if network_id else list(self.st.vips):
+            for v in vips.drop_holder(self.st.vips.get(nid, {}), container_id):
+                self.st.ipam.release(nid, v.ip)
+                freed = True
+            if not self.st.vips.get(nid, True):
+                self.st.vips.pop(nid, None)
+        return freed
 
     def _unplug(self, container_id: str, network_id: str) -> None:
         try:
@@ -473,6 +528,8 @@ class NetworkManager:
             self._detach_locked(c.id, sync=True)
             for e in cfg.get("endpoints", []):
                 self.st.ipam.release(e["network_id"], e["ip"])
+            if self._release_vips(c.id):
+                self._sync()
             self._save()
 
     # ================================================================ connect / disconnect
@@ -512,6 +569,7 @@ class NetworkManager:
                     act.endpoints = [x for x in act.endpoints if x.network_id != net.id]
                     self._unplug(c.id, net.id)
                     self.st.ipam.release(net.id, addr)
+                    self._release_vips(c.id, net.id)
                     self._sync()
                     raise Unavailable(f"failed to connect {c.name} to {net.name}: {err}") from None
             cfg["endpoints"].append(e)
@@ -540,6 +598,8 @@ class NetworkManager:
                 self._sync()
             cfg["endpoints"] = [x for x in cfg["endpoints"] if x["network_id"] != net.id]
             self.st.ipam.release(net.id, e["ip"])
+            if self._release_vips(c.id, net.id):
+                self._sync()
             self._save()
         self._save_container(c)
 
@@ -571,18 +631,25 @@ class NetworkManager:
                                 host_ip=None if p.host_ip == ports.ANY else p.host_ip,
                                 host_port_end=p.host_port_end or None)
                     for a in self.st.active.values() for p in a.ports]
-        self.kernel.apply_rules(rules, mappings)
+        service_vips = []
+        for n in nets:
+            held = self.st.vips.get(n.id, {})
+            eps = [e for a in self.st.active.values() for e in a.endpoints if e.network_id == n.id]
+            service_vips += [ServiceVip(bridge=n.bridge, vip=v.ip, backends=vips.backends(sid, eps))
+                             for sid, v in sorted(held.items())]
+            self.kernel.set_vip_addresses(n.bridge, [v.ip for v in held.values()])
+        self.kernel.apply_rules(rules, mappings, service_vips)
         self._sync_dns(nets)
 
     def _sync_dns(self, nets: list[NetworkRecord]) -> None:
-        by_net: dict[str, dict[str, list[str]]] = {n.id: {} for n in nets if n.embedded_dns}
+        eps_of: dict[str, list[ActiveEndpoint]] = {n.id: [] for n in nets if n.embedded_dns}
         ips_of: dict[str, dict[str, str]] = {}  # container id -> network id -> ip
         for a in self.st.active.values():
             for e in a.endpoints:
                 ips_of.setdefault(a.container_id, {})[e.network_id] = e.ip
-                if e.network_id in by_net:
-                    for name in e.names:
-                        by_net[e.network_id].setdefault(name, []).append(e.ip)
+                if e.network_id in eps_of:
+                    eps_of[e.network_id].append(e)
+        by_net = {nid: vips.records(eps) for nid, eps in eps_of.items()}
         for n in nets:
             if n.embedded_dns:
                 self.kernel.dns_set_records(n.id, by_net[n.id], subnet=n.subnet, internal=n.internal)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import hashlib
 import ipaddress
 import os
 import threading
@@ -156,18 +157,35 @@ def get_sysctl(key: str, *, netns: str | None = None) -> str:
 # ---------------------------------------------------------------- links
 
 
+def bridge_mac(name: str, gateway_cidr: str | None) -> str:
+    """A fixed MAC for a bridge: ``02:42:<gateway ip>`` (or derived from the name without a gateway).
+
+    A bridge whose address was never set takes the lowest MAC of its ports and changes it whenever
+    ports come and go; containers then keep sending to a stale gateway MAC (DNS, VIPs, egress time out
+    until their ARP entry is refreshed). Setting it once pins it.
+    """
+    if gateway_cidr:
+        raw = ipaddress.ip_interface(gateway_cidr).ip.packed
+    else:
+        raw = hashlib.sha256(name.encode()).digest()[:4]
+    return "02:42:" + ":".join(f"{b:02x}" for b in raw)
+
+
 def _ensure_bridge(name: str, gateway_cidr: str | None, mtu: int) -> int:
+    mac = bridge_mac(name, gateway_cidr)
     with IPRoute() as ipr:
         idx = _ifindex(ipr, name)
         if idx is None:
             try:
-                ipr.link("add", ifname=name, kind="bridge", mtu=mtu)
+                ipr.link("add", ifname=name, kind="bridge", mtu=mtu, address=mac)
             except NetlinkError as err:
                 _ignore(err, errno.EEXIST)
             idx = _ifindex(ipr, name)
             if idx is None:
                 raise NetlinkFailure(f"bridge {name} vanished while being created")
         ipr.link("set", index=idx, mtu=mtu)
+        if ipr.get_links(idx)[0].get_attr("IFLA_ADDRESS") != mac:
+            ipr.link("set", index=idx, address=mac)
         if gateway_cidr:
             _ensure_addr(ipr, idx, gateway_cidr)
         ipr.link("set", index=idx, state="up")
@@ -192,6 +210,32 @@ def _ensure_addr(ipr: IPRoute, idx: int, cidr: str) -> None:
         ipr.addr("add", index=idx, address=str(iface.ip), prefixlen=iface.network.prefixlen)
     except NetlinkError as err:
         _ignore(err, errno.EEXIST)
+
+
+def _set_host_addresses(name: str, wanted: list[str]) -> None:
+    with IPRoute() as ipr:
+        idx = _ifindex(ipr, name)
+        if idx is None:
+            raise NetlinkFailure(f"link {name} not found")
+        have = {a.get_attr("IFA_ADDRESS") for a in ipr.get_addr(family=2, index=idx) if a["prefixlen"] == 32}
+        for ip in sorted(set(wanted) - have):
+            _ensure_addr(ipr, idx, f"{ip}/32")
+        for ip in sorted(have - set(wanted)):
+            try:
+                ipr.addr("del", index=idx, address=ip, prefixlen=32)
+            except NetlinkError as err:
+                _ignore(err, errno.EADDRNOTAVAIL, errno.ENOENT)
+
+
+def set_host_addresses(name: str, addresses: list[str], *, netns: str | None = None) -> None:
+    """Make the /32 addresses of link ``name`` exactly ``addresses`` (service VIPs on a bridge).
+
+    Addresses with any other prefix length (the gateway) are left alone.
+    """
+    try:
+        run_in_netns(netns, _set_host_addresses, name, list(addresses))
+    except NetlinkError as err:
+        raise NetlinkFailure(f"addresses of {name}: {err}") from err
 
 
 def _delete_link(name: str) -> bool:

@@ -12,12 +12,23 @@ What the table contains::
     prerouting (nat, dstnat)  fib daddr type local -> jump publish     from other hosts/namespaces,
     output     (nat, -100)    fib daddr type local -> jump publish     and from this host (127.0.0.1 too)
     publish                   [ip daddr H] tcp|udp dport P dnat to C:Q
+    prerouting, output        [iifname B] ip daddr V dnat to numgen inc mod N map { 0 : T0, ... }
+                              (service VIPs, before the publish jump; see "Service VIPs" below)
     postrouting (nat, srcnat) ip saddr S oifname != B masquerade       egress of non-internal networks
                               ip saddr 127.0.0.0/8 oifname B masquerade    127.0.0.1 -> container
                               ip saddr S ip daddr S ct status dnat masquerade  hairpin (same network)
     forward (filter)          internal B: nothing leaves or enters B except B<->B
                               ct status dnat accept                    published ports from any bridge
                               iifname B oifname != B oifname @bridges drop   isolation between bridges
+    input (filter)            ct state new ip daddr { V, ... } reject  a VIP with no task to answer
+
+Service VIPs: a VIP is an address of the network's subnet held by the bridge itself (a /32, so the host
+answers ARP for it) and DNATed in the kernel, L3 (every port and protocol), round robin over the running
+tasks with ``numgen inc`` (evaluated once per connection: nat chains see only a connection's first packet).
+Only packets entering from the VIP's own bridge (or from the host itself) are translated, so a VIP never
+opens a way between isolated networks; whatever is not translated would be delivered to the host, which
+the input chain refuses. A task reaching its own service's VIP may be sent to itself: the hairpin
+masquerade (``ct status dnat``, matched on addresses; see Hairpin) makes the reply come back through the host.
 
 Hairpin: with ``br_netfilter`` loaded (as on this host) a container's packet to a published port of its
 own network is DNATed while still inside the bridge and bridged straight back, so (a) the veth ports are
@@ -102,13 +113,28 @@ class PortMapping:
 
 
 @dataclass(frozen=True)
+class ServiceVip:
+    """A service's virtual IP on one bridge network and the task addresses it balances over."""
+
+    bridge: str
+    vip: str
+    backends: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        ipaddress.IPv4Address(self.vip)
+        for ip in self.backends:
+            ipaddress.IPv4Address(ip)
+
+
+@dataclass(frozen=True)
 class Ruleset:
     """The whole desired state of the agent's table."""
 
     networks: tuple[NetworkRules, ...] = ()
     ports: tuple[PortMapping, ...] = ()
     table: str = DEFAULT_TABLE
-    extra: tuple[str, ...] = field(default=())  # reserved for later issues (VIPs, mesh)
+    vips: tuple[ServiceVip, ...] = ()
+    extra: tuple[str, ...] = field(default=())  # reserved for later issues (routing mesh)
 
 
 def conflicting_ports(mappings: Iterable[PortMapping]) -> list[tuple[str, str, int]]:
@@ -139,6 +165,30 @@ def _publish_rules(ports: Iterable[PortMapping]) -> list[str]:
     return rules
 
 
+def _ip_key(ip: str) -> int:
+    return int(ipaddress.IPv4Address(ip))
+
+
+def vip_target(backends: Iterable[str]) -> str:
+    """The ``dnat to`` argument spreading new connections over ``backends`` (sorted, deduplicated)."""
+    ips = sorted(set(backends), key=_ip_key)
+    if not ips:
+        raise ValueError("a VIP rule needs at least one backend")
+    if len(ips) == 1:
+        return ips[0]
+    pairs = ", ".join(f"{i} : {ip}" for i, ip in enumerate(ips))
+    return f"numgen inc mod {len(ips)} map {{ {pairs} }}"
+
+
+def _vip_rules(vips: Iterable[ServiceVip], *, from_bridge: bool) -> list[str]:
+    rules = []
+    for v in sorted(vips, key=lambda v: (v.bridge, _ip_key(v.vip))):
+        if v.backends:
+            match = f"iifname {_q(v.bridge)} " if from_bridge else ""
+            rules.append(f"{match}ip daddr {v.vip} dnat to {vip_target(v.backends)}")
+    return rules
+
+
 def render(state: Ruleset) -> str:
     """The ``nft -f`` transaction replacing the agent's table with ``state``. Pure and deterministic."""
     t = state.table
@@ -160,10 +210,12 @@ def render(state: Ruleset) -> str:
     out += [
         "  chain prerouting {",
         "    type nat hook prerouting priority dstnat; policy accept;",
+        *(f"    {r}" for r in _vip_rules(state.vips, from_bridge=True)),
         "    fib daddr type local jump publish",
         "  }",
         "  chain output {",
         "    type nat hook output priority -100; policy accept;",
+        *(f"    {r}" for r in _vip_rules(state.vips, from_bridge=False)),
         "    fib daddr type local jump publish",
         "  }",
         "  chain postrouting {",
@@ -189,6 +241,15 @@ def render(state: Ruleset) -> str:
         b = _q(n.bridge)
         out.append(f"    iifname {b} oifname != {b} oifname @bridges drop")
     out += ["  }"]
+
+    vip_addrs = sorted({v.vip for v in state.vips}, key=_ip_key)
+    if vip_addrs:
+        out += [
+            "  chain input {",
+            "    type filter hook input priority filter; policy accept;",
+            f"    ct state new ip daddr {{ {', '.join(vip_addrs)} }} reject",
+            "  }",
+        ]
 
     out += [f"  {line}" for line in state.extra]
     out += ["}"]

@@ -6,7 +6,9 @@ Everything the daemon must know after a restart lives in one JSON document,
 - ``networks``: the objects of ``orch network ls`` (user-defined bridges and the default ``bridge``);
 - ``ipam``: ``Ipam.to_dict()`` -- subnets and every reserved container address;
 - ``active``: the attachments of running containers (pid, addresses, DNS names, published ports), so a
-  restarted daemon can rebuild nft rules and DNS records *before* the engine re-adopts its containers.
+  restarted daemon can rebuild nft rules and DNS records *before* the engine re-adopts its containers;
+- ``vips``: per network, the virtual IP of each service (endpoint mode vip) with the containers holding
+  it; the address itself is reserved in ``ipam`` like a container's.
 
 What a container asked for (``--network``, ``-p``, ``--dns`` ...) and which addresses it reserved are
 kept in the container's own record (``c.host_config["net"]``, see ``manager.py``), not here.
@@ -92,6 +94,9 @@ class ActiveEndpoint:
     ip: str
     mac: str
     names: list[str]  # what the container is called on this network: name, aliases, short id
+    service_id: str = ""  # a service task's service (swarm labels), "" for a plain container
+    service_names: list[str] = field(default_factory=list)  # the service name and aliases (tasks.<n> too)
+    vip: str = ""  # the service's VIP on this network (endpoint mode vip), "" for dnsrr
 
 
 @dataclass
@@ -123,11 +128,21 @@ class Active:
 
 
 @dataclass
+class VipRecord:
+    """A service's virtual IP on one network, kept while any of its containers exists."""
+
+    ip: str
+    service_name: str
+    containers: list[str] = field(default_factory=list)  # ids of the containers that attached with it
+
+
+@dataclass
 class NetState:
     networks: dict[str, NetworkRecord] = field(default_factory=dict)
     ipam: Ipam = field(default_factory=Ipam)
     active: dict[str, Active] = field(default_factory=dict)
     next_port: dict[str, int] = field(default_factory=dict)  # protocol -> next ephemeral candidate
+    vips: dict[str, dict[str, VipRecord]] = field(default_factory=dict)  # network id -> service id -> VIP
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -136,6 +151,8 @@ class NetState:
             "ipam": self.ipam.to_dict(),
             "active": {cid: a.to_dict() for cid, a in sorted(self.active.items())},
             "next_port": dict(self.next_port),
+            "vips": {nid: {sid: asdict(v) for sid, v in sorted(by_svc.items())}
+                     for nid, by_svc in sorted(self.vips.items())},
         }
 
     @classmethod
@@ -145,6 +162,8 @@ class NetState:
             ipam=Ipam.from_dict(d.get("ipam", {})),
             active={cid: Active.from_dict(a) for cid, a in d.get("active", {}).items()},
             next_port={k: int(v) for k, v in d.get("next_port", {}).items()},
+            vips={nid: {sid: VipRecord(**v) for sid, v in by_svc.items()}
+                  for nid, by_svc in d.get("vips", {}).items()},
         )
 
 

@@ -6,10 +6,11 @@ JSON `orch service create` sends to the ControlAPI - plus the networks and volum
 (create, recreate, scale, noop, remove), like compose's ConvergencePlan. Nothing here talks to a
 daemon, so every rule is unit-tested; ``deploy.py`` carries the plan out.
 
-Single-node networking, until overlay networks and VIPs exist: a compose network is a bridge network
-on the node, tasks join it with the compose service name (and ``<project>_<service>``) as aliases, so
-``http://api/`` resolves to every replica (DNS round robin, ``endpoint_mode: dnsrr``); published
-ports are host-mode ports on the node. A replicated service that publishes a port may therefore run
+Single-node networking, until overlay networks exist: a compose network is a bridge network on the
+node, tasks join it with the compose service name (and ``<project>_<service>``) as aliases, so
+``http://api/`` reaches the service's virtual IP, balanced by nftables over the replicas (Docker's
+default ``endpoint_mode: vip``), or every replica's address with ``endpoint_mode: dnsrr`` (DNS round
+robin); ``tasks.api`` resolves to the replicas either way. Published ports are host-mode ports on the node. A replicated service that publishes a port may therefore run
 only one replica: more is refused before anything is written.
 
 Re-running `up` recreates only the services whose spec hash (label ``com.docker.compose.config-hash``)
@@ -258,10 +259,7 @@ def service_doc(project: Project, name: str, cfg: ServiceConfig, replicas: int) 
             placement["Preferences"] = [{"Spread": {"SpreadDescriptor": p.spread}} for p in pl.preferences if p.spread]
         if pl.max_replicas_per_node:
             placement["MaxReplicas"] = pl.max_replicas_per_node
-    endpoint_mode = (deploy.endpoint_mode if deploy is not None else None) or "dnsrr"
-    if endpoint_mode == "vip":
-        warnings.append(f"{_where(name, 'deploy.endpoint_mode')}: vip is not available yet, using dnsrr")
-        endpoint_mode = "dnsrr"
+    endpoint_mode = (deploy.endpoint_mode if deploy is not None else None) or "vip"
     ports = _ports(name, cfg, None if global_mode else replicas)
     doc: dict[str, Any] = {
         "Name": f"{project.name}_{name}",

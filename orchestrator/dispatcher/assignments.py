@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from agent.network.vips import LABEL_ENDPOINT_MODE
 from orchestrator.model import Task, TaskState
 from proto.orch.v1 import dispatcher_pb2 as dpb
 from proto.orch.v1 import engine_pb2 as epb
@@ -43,7 +44,8 @@ def container_spec(task: Task) -> epb.ContainerSpec:
         workdir=c.workdir,
         user=c.user,
         hostname=c.hostname,
-        labels=dict(c.labels),
+        # the endpoint mode travels as a label: the agent's network manager gives vip-mode tasks a VIP
+        labels={**c.labels, LABEL_ENDPOINT_MODE: task.spec.endpoint.mode},
         mounts=[epb.Mount(type=m.type, source=m.source, target=m.target, read_only=m.read_only) for m in c.mounts],
         read_only=c.read_only,
         resources=epb.Resources(memory=limits.memory_bytes, nano_cpus=limits.nano_cpus),

@@ -118,9 +118,11 @@ def test_replicated_reached_by_name(cluster: Cluster) -> None:
         assert len(cluster.running("rep_echo")) == 5
         def ask() -> bool:
             r = cluster.orch(*compose(cluster, ex, "exec", "-T", "client", "sh", "-c",
-                                      "timeout 3 wget -q -O - http://echo/ && nslookup echo; exit $?"))
-            # reached by name, and the name resolves to all five replicas (DNS round robin)
-            return r.returncode == 0 and r.stdout.count("Name:") == 5
+                                      "timeout 3 wget -q -O - http://echo/ && nslookup echo && echo --- "
+                                      "&& nslookup tasks.echo; exit $?"))
+            # reached by name: the name is one VIP, tasks.echo resolves to all five replicas
+            vip, _, tasks = r.stdout.partition("---")
+            return r.returncode == 0 and vip.count("Name:") == 1 and tasks.count("Name:") == 5
 
         eventually(ask, timeout=30)
         cluster.ok(*compose(cluster, ex, "scale", "echo=2"))

@@ -95,3 +95,36 @@ def test_conflicting_ports() -> None:
         ("tcp", "0.0.0.0", 80)
     ]
     assert conflicting_ports([*maps, PortMapping("tcp", 8000, "172.18.0.9", 1)]) == [("tcp", "0.0.0.0", 8000)]
+
+
+def test_service_vips_dnat_round_robin_before_published_ports() -> None:
+    from agent.network.nft import ServiceVip
+
+    vips = (
+        ServiceVip("orch-a", "172.18.0.10", ("172.18.0.3", "172.18.0.2", "172.18.0.11")),
+        ServiceVip("orch-a", "172.18.0.12", ("172.18.0.4",)),
+        ServiceVip("orch-a", "172.18.0.13"),  # no running task: no DNAT, refused by the host
+    )
+    out = lines(render(Ruleset(networks=NETS, ports=(PortMapping("tcp", 80, "172.18.0.9", 80),), vips=vips)))
+    spread = "dnat to numgen inc mod 3 map { 0 : 172.18.0.2, 1 : 172.18.0.3, 2 : 172.18.0.11 }"
+    pre = f'iifname "orch-a" ip daddr 172.18.0.10 {spread}'
+    assert pre in out and f"ip daddr 172.18.0.10 {spread}" in out  # from the bridge, and from the host
+    assert 'iifname "orch-a" ip daddr 172.18.0.12 dnat to 172.18.0.4' in out
+    assert not any("172.18.0.13 dnat" in line for line in out)
+    assert out.index(pre) < out.index("fib daddr type local jump publish"), "VIPs win over published ports"
+    assert "ct state new ip daddr { 172.18.0.10, 172.18.0.12, 172.18.0.13 } reject" in out
+    # no VIPs, no input chain
+    assert "chain input {" not in lines(render(Ruleset(networks=NETS)))
+
+
+def test_vip_rules_are_deterministic_and_validated() -> None:
+    from agent.network.nft import ServiceVip, vip_target
+
+    a = (ServiceVip("orch-b", "172.19.0.9", ("172.19.0.3", "172.19.0.2")), ServiceVip("orch-a", "172.18.0.9"))
+    b = (ServiceVip("orch-a", "172.18.0.9"), ServiceVip("orch-b", "172.19.0.9", ("172.19.0.2", "172.19.0.3")))
+    assert render(Ruleset(networks=NETS, vips=a)) == render(Ruleset(networks=NETS, vips=b))
+    assert vip_target(["10.0.0.3", "10.0.0.3"]) == "10.0.0.3"
+    with pytest.raises(ValueError):
+        vip_target([])
+    with pytest.raises(ValueError):
+        ServiceVip("orch-a", "not-an-ip")

@@ -25,6 +25,8 @@ class FakeKernel:
         self.fail_bridge = False
         self.fail_attach = False
         self.busy_ports: set[int] = set()
+        self.vips: list[Any] = []
+        self.vip_addrs: dict[str, list[str]] = {}
 
     def host_prefixes(self) -> list[str]:
         return ["10.231.0.0/24"]
@@ -57,8 +59,12 @@ class FakeKernel:
     def collect_garbage(self, wanted: Any) -> list[str]:
         return []
 
-    def apply_rules(self, networks: Any, mappings: Any) -> None:
+    def apply_rules(self, networks: Any, mappings: Any, vips: Any = ()) -> None:
         self.rules = (list(networks), list(mappings))
+        self.vips = list(vips)
+
+    def set_vip_addresses(self, bridge: str, vips: Any) -> None:
+        self.vip_addrs[bridge] = sorted(vips)
 
     def warn_foreign_firewall(self) -> None:
         pass
