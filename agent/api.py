@@ -277,9 +277,9 @@ class EngineService(rpc.EngineServicer):
 
     @_stream_errors
     def ContainerLogs(self, request: pb.LogsRequest, context: grpc.ServicerContext) -> Iterator[pb.LogEntry]:  # noqa: N802
-        c, (entries, cursor) = self.engine.logs(request.id, request.tail if request.tail else -1
-                                                if request.tail != 0 or not request.HasField("tail") else 0,
-                                                request.since or None, request.until or None)
+        # tail: -1 = everything (what every client sends for "all"), 0 = no old lines, N = the last N.
+        c, (entries, cursor) = self.engine.logs(request.id, request.tail, request.since or None,
+                                                request.until or None)
         want = {s for s, on in (("stdout", request.stdout), ("stderr", request.stderr)) if on} or {"stdout", "stderr"}
         for e in entries:
             if e.stream in want:

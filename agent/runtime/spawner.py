@@ -279,14 +279,24 @@ class Spawner:
         self._register(proc, parent, req)
         if sync is not None:
             a_r, b_w = sync
-            ready = os.read(a_r, 1)
-            os.close(a_r)
-            if ready == b"R":
-                # Hand the go-pipe to the daemon through the reply path: it answers on this socket.
-                self._reply(conn, {"ok": True, "pid": pid, "phase": "ready"})
-                go = conn.recv(16)
-                os.write(b_w, b"G" if go.startswith(b"G") else b"X")
-            os.close(b_w)
+            go = b""
+            try:
+                ready = os.read(a_r, 1)
+                if ready == b"R":
+                    # The daemon sets up the network now and answers "G" (go) or "X" on this socket.
+                    self._reply(conn, {"ok": True, "pid": pid, "phase": "ready"})
+                    conn.settimeout(60.0)
+                    go = conn.recv(16)
+            except OSError:
+                go = b""
+            finally:
+                os.close(a_r)
+                # Anything but "G" makes the child fail its network step and exit: never leave it waiting.
+                try:
+                    os.write(b_w, b"G" if go.startswith(b"G") else b"X")
+                except OSError:
+                    pass  # the child is already gone; its exit is reaped as usual
+                os.close(b_w)
         err = self._wait_child_error(errr)
         if err is not None:
             self._reply(conn, {"ok": False, **err})

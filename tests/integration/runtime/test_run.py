@@ -201,6 +201,8 @@ def test_logs_tail_timestamps_and_rotation(orchd: Orchd) -> None:
     r = orchd.orch("logs", "-t", "--tail", "1", name)
     stamped = (r.stdout + r.stderr).strip()
     assert stamped[:4].isdigit() and stamped.split()[1] in ("line-300", "err-300")
+    r = orchd.orch("logs", "--tail", "0", name)
+    assert r.returncode == 0 and r.stdout == "" and r.stderr == ""
     cid = inspect(orchd, name)["Id"]
     logdir = orchd.state / "containers" / cid
     files = sorted(p.name for p in logdir.iterdir() if "json.log" in p.name)
