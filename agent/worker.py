@@ -16,6 +16,7 @@ dispatcher only through the generated ``dispatcher.proto`` code, over gRPC, even
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import queue
@@ -31,6 +32,8 @@ from proto.orch.v1 import dispatcher_pb2 as dpb
 from proto.orch.v1 import dispatcher_pb2_grpc as drpc
 
 log = logging.getLogger("orch.worker")
+
+OVERLAY_LABEL = "com.orch.overlay"  # orchestrator.overlay.LABEL: the assignment's overlay description (JSON)
 
 
 def host_resources() -> tuple[int, int]:
@@ -209,7 +212,20 @@ class Worker:
                 for task_id in msg.removed:
                     self._tasks.pop(task_id, None)
                     self._reported.pop(task_id, None)
+            overlays = [json.loads(t.service_labels[OVERLAY_LABEL]) for t in self._tasks.values()
+                        if OVERLAY_LABEL in t.service_labels]
+        self._sync_overlays(overlays)
         self._wake.set()
+
+    def _sync_overlays(self, overlays: list[dict[str, Any]]) -> None:
+        """Before the executor creates containers on them: overlay networks, FDB and remote DNS names."""
+        network = getattr(self.engine, "network", None)
+        if network is None or not hasattr(network, "sync_overlays"):
+            return
+        try:
+            network.sync_overlays(overlays)
+        except Exception:  # noqa: BLE001 - the next assignment message retries
+            log.exception("programming overlay networks failed")
 
     # -- reporting ----------------------------------------------------------------------------
     def _report(self, task_id: str, report: Report, container_id: str, pid: int) -> None:

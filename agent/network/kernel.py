@@ -72,6 +72,15 @@ class Kernel:
     def ensure_network(self, net: BridgeNetwork) -> None:
         bridge.ensure_network(net)
 
+    def ensure_vxlan(self, name: str, vni: int, bridge_name: str, mtu: int) -> None:
+        netlink.ensure_vxlan(name, vni, bridge_name, mtu)
+
+    def set_fdb(self, dev: str, wanted: list[tuple[str, str]]) -> None:
+        netlink.set_fdb(dev, wanted)
+
+    def host_addresses(self) -> list[str]:
+        return netlink.host_addresses()
+
     def remove_network(self, bridge_name: str) -> None:
         bridge.remove_network(bridge_name)
         self._vip_addrs.pop(bridge_name, None)

@@ -63,6 +63,8 @@ OPT_BRIDGE_NAME = "com.docker.network.bridge.name"
 OPT_MASQUERADE = "com.docker.network.bridge.enable_ip_masquerade"
 OPT_MTU = "com.docker.network.driver.mtu"
 SUPPORTED_DRIVERS = ("bridge",)
+LABEL_VNI = "com.orch.overlay.vni"
+VXLAN_OVERHEAD = 50  # outer IPv4 + UDP + VXLAN + inner Ethernet headers
 
 
 def _now() -> str:
@@ -91,6 +93,7 @@ class NetworkManager:
         self.st: NetState = load(self.path)
         self._dns_clients: set[str] = set()
         self._dns_views: set[str] = set()
+        self._remote_records: dict[str, dict[str, list[str]]] = {}  # overlay network id -> remote names
         self._mtu = 0
         self.get_container: Callable[[str], Container] | None = None
         self.save_container: Callable[[Container], None] | None = None
@@ -300,6 +303,49 @@ class NetworkManager:
                 removed.append(net.name)
             self._save()
         return sorted(removed)
+
+    # ================================================================ overlay networks
+    def sync_overlays(self, infos: Iterable[dict[str, Any]]) -> None:
+        """Make the overlay networks of this node's task assignments exist and match their peer lists.
+
+        ``infos`` are the managers' overlay descriptions (``orchestrator.overlay.OverlayInfo`` as dicts).
+        The local record reuses the manager's subnet and gateway (every node holds the gateway; its MAC
+        derives from it, so it is the same everywhere); the VXLAN device floods to every remote node and
+        has a static entry per remote task MAC; remote tasks' names join the network's DNS table.
+        """
+        by_name: dict[str, list[dict[str, Any]]] = {}
+        for info in infos:
+            by_name.setdefault(info["name"], []).append(info)
+        with self._lock:
+            local = set(self.kernel.host_addresses())
+            changed = False
+            for name, items in sorted(by_name.items()):
+                first = items[0]
+                net = next((n for n in self.st.networks.values() if n.name == name), None)
+                if net is None:
+                    net = self.create(name, subnet=first["subnet"], gateway=first["gateway"],
+                                      options={OPT_MTU: str((self._mtu or self.kernel.mtu()) - VXLAN_OVERHEAD)},
+                                      labels={LABEL_VNI: str(first["vni"])})
+                    net.driver = "overlay"
+                    self._save()
+                dev = f"vxlan{first['vni']}"
+                self.kernel.ensure_vxlan(dev, int(first["vni"]), net.bridge, net.mtu)
+                remote = {p["ip"]: p for info in items for p in info["peers"]
+                          if p["node_addr"] and p["node_addr"] not in local}
+                vteps = sorted({p["node_addr"] for p in remote.values()})
+                fdb = [("00:00:00:00:00:00", v) for v in vteps] + [(mac_for(ip), p["node_addr"])
+                                                                   for ip, p in sorted(remote.items())]
+                self.kernel.set_fdb(dev, fdb)
+                records: dict[str, list[str]] = {}
+                for ip, p in sorted(remote.items()):
+                    for n in p["names"]:
+                        records.setdefault(n, []).append(ip)
+                        records.setdefault(vips.TASKS_PREFIX + n, []).append(ip)
+                if self._remote_records.get(net.id) != records:
+                    self._remote_records[net.id] = records
+                    changed = True
+            if changed:
+                self._sync()
 
     # ================================================================ engine hooks
     def prepare(self, c: Container, spec: dict[str, Any]) -> None:
@@ -650,6 +696,10 @@ class NetworkManager:
                 if e.network_id in eps_of:
                     eps_of[e.network_id].append(e)
         by_net = {nid: vips.records(eps) for nid, eps in eps_of.items()}
+        for nid, remote in self._remote_records.items():  # overlay tasks on other nodes
+            for name, ips in remote.items():
+                if nid in by_net:
+                    by_net[nid].setdefault(name, []).extend(ip for ip in ips if ip not in by_net[nid][name])
         for n in nets:
             if n.embedded_dns:
                 self.kernel.dns_set_records(n.id, by_net[n.id], subnet=n.subnet, internal=n.internal)

@@ -23,7 +23,9 @@ import ctypes
 import errno
 import hashlib
 import ipaddress
+import json
 import os
+import subprocess
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +39,7 @@ T = TypeVar("T")
 IFNAMSIZ = 15
 CLONE_NEWNET = 0x40000000
 DEFAULT_MTU = 1500
+VXLAN_PORT = 4789  # IANA; the same on every node
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -420,3 +423,49 @@ def _addresses() -> list[str]:
 def host_addresses(*, netns: str | None = None) -> list[str]:
     """All IPv4 addresses in the namespace."""
     return run_in_netns(netns, _addresses)
+
+
+# ---------------------------------------------------------------- overlay (VXLAN) devices
+def _ensure_vxlan(name: str, vni: int, bridge: str, mtu: int) -> None:
+    with IPRoute() as ipr:
+        if _ifindex(ipr, name) is None:
+            try:  # learning off: the agent programs every remote MAC (no multicast, no gossip)
+                ipr.link("add", ifname=name, kind="vxlan", vxlan_id=vni, vxlan_port=VXLAN_PORT, vxlan_learning=0,
+                         mtu=mtu)
+            except NetlinkError as err:
+                _ignore(err, errno.EEXIST)
+        idx = _ifindex(ipr, name)
+        master = _ifindex(ipr, bridge)
+        if idx is None or master is None:
+            raise NetlinkFailure(f"vxlan {name} or bridge {bridge} vanished")
+        ipr.link("set", index=idx, mtu=mtu, master=master, state="up")
+
+
+def ensure_vxlan(name: str, vni: int, bridge: str, mtu: int, *, netns: str | None = None) -> None:
+    """A VXLAN device ``name`` (id ``vni``, UDP 4789, learning off) enslaved to ``bridge`` and up."""
+    _check_name(name)
+    try:
+        run_in_netns(netns, _ensure_vxlan, name, vni, bridge, mtu)
+    except NetlinkError as err:
+        raise NetlinkFailure(f"vxlan {name}: {err}") from err
+
+
+def _bridge_cmd(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bridge", *args], capture_output=True, text=True, check=False)
+
+
+def _set_fdb(dev: str, wanted: list[tuple[str, str]]) -> None:
+    shown = _bridge_cmd("-j", "fdb", "show", "dev", dev)
+    have = {(e.get("mac", ""), e.get("dst", "")) for e in json.loads(shown.stdout or "[]") if e.get("dst")}
+    for mac, dst in sorted(have - set(wanted)):
+        _bridge_cmd("fdb", "del", mac, "dev", dev, "dst", dst, "self")
+    for mac, dst in sorted(set(wanted) - have):
+        r = _bridge_cmd("fdb", "append", mac, "dev", dev, "dst", dst, "self", "permanent")
+        if r.returncode != 0:
+            raise NetlinkFailure(f"fdb {mac} dst {dst} on {dev}: {r.stderr.strip()}")
+
+
+def set_fdb(dev: str, wanted: list[tuple[str, str]], *, netns: str | None = None) -> None:
+    """Make the static FDB of VXLAN device ``dev`` exactly ``wanted`` ((mac, remote VTEP) pairs;
+    ``00:00:00:00:00:00`` entries are where broadcast and unknown unicast are flooded)."""
+    run_in_netns(netns, _set_fdb, dev, wanted)

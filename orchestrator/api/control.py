@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from orchestrator import overlay
 from orchestrator.api import convert
 from orchestrator.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, SequenceConflict
 from orchestrator.model import (
@@ -169,6 +170,13 @@ class Control:
         svc = Service(id=new_id(), spec=spec)
         self.store.update(lambda tx: tx.create(svc))
         return self.store.view().get("service", svc.id) or svc
+
+    def create_network(self, name: str, driver: str = "overlay", subnet: str = "", gateway: str = "") -> dict[str, Any]:
+        """A cluster-scoped overlay network (subnet, gateway and VNI chosen here, once for all nodes)."""
+        net = overlay.new_network(self.store.view().all("network"), name, driver or "overlay", subnet, gateway)
+        self.store.update(lambda tx: tx.create(net))
+        return {"Id": net.id, "Name": net.spec.name, "Driver": "overlay", "Scope": "swarm",
+                "IPAM": {"Config": [{"Subnet": net.spec.subnet, "Gateway": net.spec.gateway}]}, "VNI": net.vni}
 
     def _random_name(self, view: View) -> str:
         for _ in range(100):

@@ -111,6 +111,11 @@ class ControlServicer(rpc.ControlServicer):
         return pb.CreateServiceReply(id=svc.id, name=svc.spec.name)
 
     @_mapped
+    def CreateNetwork(self, request: pb.CreateNetworkRequest, context: grpc.ServicerContext) -> pb.ControlDocument:
+        doc = self.control.create_network(request.name, request.driver, request.subnet, request.gateway)
+        return pb.ControlDocument(json=json.dumps(doc))
+
+    @_mapped
     def ListServices(self, request: pb.ControlListRequest, context: grpc.ServicerContext) -> pb.ControlDocuments:
         return _docs(self.control.list_services(_filters(request.filters)))
 

@@ -117,6 +117,17 @@ def cmd_create(args: argparse.Namespace) -> int:
         raise CliError("IPv6 networks are not supported")
     if args.ipam_driver not in ("", "default"):
         raise CliError(f'plugin "{args.ipam_driver}" not found')
+    if args.driver == "overlay":  # cluster-scoped: the manager allocates subnet, gateway and VNI
+        import json
+
+        from orchestrator.cli.swarm import control
+        from proto.orch.v1 import control_pb2
+
+        doc = json.loads(control().CreateNetwork(control_pb2.CreateNetworkRequest(
+            name=args.name, driver=args.driver, subnet=_one(args.subnet, "--subnet"),
+            gateway=_one(args.gateway, "--gateway"))).json)
+        print(doc["Id"])
+        return 0
     pb = _pb()
     reply = _stub().Create(pb.NetworkCreateRequest(
         name=args.name, driver=args.driver, subnet=_one(args.subnet, "--subnet"),

@@ -46,6 +46,7 @@ def add_arguments(sub: Any) -> None:
     p.add_argument("--constraint", action="append", default=[])
     p.add_argument("--placement-pref", action="append", default=[])
     p.add_argument("--replicas-max-per-node", default=None)
+    p.add_argument("--network", action="append", default=[])
     p.add_argument("--reserve-cpu", default=None)
     p.add_argument("--reserve-memory", default=None)
     p.add_argument("--limit-cpu", default=None)
@@ -215,6 +216,8 @@ def build_spec(args: argparse.Namespace) -> dict[str, Any]:
         template["RestartPolicy"] = restart
     if placement:
         template["Placement"] = placement
+    if args.network:
+        template["Networks"] = [{"Target": n} for n in args.network]
     return {"Name": args.name, "Labels": service_labels, "TaskTemplate": template, "Mode": mode}
 
 

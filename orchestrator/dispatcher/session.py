@@ -131,8 +131,8 @@ class DispatcherServicer(drpc.DispatcherServicer):
         view, watch = self.store.view_and_watch(["task"])
         try:
             current = assignments.assignment_set(view.find("task", node_id=node_id), node_id)
-            sent = {tid: assignments.agent_key(t) for tid, t in current.items()}
-            yield dpb.SessionMessage(assignments=assignments.complete(current))
+            sent = {tid: assignments.agent_key(t, view) for tid, t in current.items()}
+            yield dpb.SessionMessage(assignments=assignments.complete(current, view))
             dirty: set[str] = set()
             while context.is_active() and not closed.is_set() and not self._stopping.is_set():
                 event = watch.get(timeout=POLL)
@@ -144,6 +144,9 @@ class DispatcherServicer(drpc.DispatcherServicer):
                         new is not None and getattr(new, "node_id", "") == node_id
                     ):
                         dirty.add(event.obj.id)
+                    elif assignments.overlay_peers_changed(old) or assignments.overlay_peers_changed(new):
+                        # a task elsewhere on an overlay network: our tasks' peer lists may change
+                        dirty.update(sent)  # unchanged keys are filtered by ``increment``
                     continue
                 if isinstance(event, Reset):
                     dirty.update(sent)
@@ -151,7 +154,7 @@ class DispatcherServicer(drpc.DispatcherServicer):
                 if isinstance(event, Commit | Reset) and dirty:
                     now_view = self.store.view()
                     current = {tid: t for tid in dirty if assignments.assigned(t := now_view.get("task", tid), node_id)}
-                    msg = assignments.increment(sent, current, dirty)
+                    msg = assignments.increment(sent, current, dirty, now_view)
                     dirty = set()
                     if msg is not None:
                         yield dpb.SessionMessage(assignments=msg)

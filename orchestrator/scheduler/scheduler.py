@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from orchestrator import overlay
 from orchestrator.model import Task, TaskState, TaskStatus
 from orchestrator.reconcile.loop import Loop
 from orchestrator.scheduler.nodeinfo import build_node_infos
@@ -64,11 +65,19 @@ def schedule(view: View, tasks: list[Task] | None = None, pipeline: Pipeline | N
 
 def write_decisions(store: MemoryStore, view: View, decisions: Decisions, now: float) -> int:
     """Commit assignments and changed pending reasons in one batch; returns failed groups."""
+    networks = view.all("network")
+    used: dict[str, set[str]] = {}  # overlay network id -> addresses held (cluster-wide IPAM)
     with store.batch() as batch:
         for task_id, node_id in decisions.assigned.items():
             task = view.get("task", task_id)
             status = TaskStatus(state=TaskState.ASSIGNED, message="scheduler assigned task to node", timestamp=now)
-            batch.update(lambda tx, t=task, n=node_id, s=status: tx.update(t.evolve(node_id=n, status=s)))
+            changes = {"node_id": node_id, "status": status}
+            net = overlay.overlay_of(networks, task)
+            if net is not None and not task.networks:
+                if net.id not in used:
+                    used[net.id] = overlay.used_addresses(view.all("task"), net.id)
+                changes["networks"] = overlay.attachment(net, task, used[net.id])
+            batch.update(lambda tx, t=task, c=changes: tx.update(t.evolve(**c)))
         for task_id, reason in decisions.unplaceable.items():
             task = view.get("task", task_id)
             if task.status.err == reason:

@@ -75,6 +75,42 @@ def test_global_service_follows_undrained_node(lab: LabRun) -> None:
     eventually(lambda: running(lab, "m2", "agent") == ["m1", "m2", "m3", "w1", "w2"])
 
 
+def overlay_task(lab: LabRun, host: str, service: str) -> tuple[str, str, str]:
+    """(container id, name, overlay address) of the service's running task on ``host``."""
+    found = lab.ok(host, "ps", "--filter", f"name={service}.", "--format", "{{.ID}} {{.Names}}").split()
+    assert len(found) == 2, found
+    cid, name = found
+    ip = lab.ok(host, "exec", cid, "ip", "-4", "-o", "addr", "show", "eth0").split()[3].split("/")[0]
+    return cid, name, ip
+
+
+def test_overlay_network_spans_hosts(lab: LabRun) -> None:
+    eventually(lambda: all_ready(lab, "m1"), timeout=30)
+    lab.ok("m1", "network", "create", "-d", "overlay", "ovl")
+    lab.ok("m2", "service", "create", "-d", "--name", "ov", "--replicas", "2", "--replicas-max-per-node", "1",
+           "--constraint", "node.role==worker", "--network", "ovl", "busybox", "sleep", "100000")
+    try:
+        check_overlay(lab)
+    finally:
+        lab.orch("m1", "service", "rm", "ov")
+
+
+def check_overlay(lab: LabRun) -> None:
+    eventually(lambda: running(lab, "m1", "ov") == ["w1", "w2"], timeout=30)
+    cid1, _, ip1 = overlay_task(lab, "w1", "ov")
+    cid2, name2, ip2 = overlay_task(lab, "w2", "ov")
+    assert ip1 != ip2
+    # by address and by name, both ways across the VXLAN tunnel between the two workers
+    eventually(lambda: lab.orch("w1", "exec", cid1, "ping", "-c1", "-W1", ip2).returncode == 0, timeout=15)
+    assert lab.orch("w2", "exec", cid2, "ping", "-c1", "-W1", ip1).returncode == 0
+    eventually(lambda: lab.orch("w1", "exec", cid1, "ping", "-c1", "-W1", name2).returncode == 0, timeout=15)
+    resolved = lab.ok("w2", "exec", cid2, "nslookup", "tasks.ov").split()
+    assert ip1 in resolved and ip2 in resolved
+    # a TCP connection, not just ICMP
+    lab.ok("w2", "exec", "-d", cid2, "sh", "-c", "echo hello-overlay | nc -l -p 7777")
+    eventually(lambda: "hello-overlay" in lab.orch("w1", "exec", cid1, "nc", name2, "7777").stdout, timeout=15)
+
+
 def test_leader_failover(lab: LabRun) -> None:
     old = lab.leader()
     assert old
@@ -201,3 +237,4 @@ def test_reconnecting_agent_stops_tasks_moved_off_it(lab: LabRun) -> None:
     eventually(lambda: not (containers(lab, "w2", "moved.") & old), timeout=30)  # type: ignore[operator]
     assert len(running(lab, "m1", "moved")) == 5
     lab.ok("m1", "service", "rm", "moved")
+

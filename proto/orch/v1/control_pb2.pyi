@@ -106,6 +106,18 @@ class RemoveServicesReply(_message.Message):
     removed: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, removed: _Optional[_Iterable[str]] = ...) -> None: ...
 
+class CreateNetworkRequest(_message.Message):
+    __slots__ = ("name", "driver", "subnet", "gateway")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DRIVER_FIELD_NUMBER: _ClassVar[int]
+    SUBNET_FIELD_NUMBER: _ClassVar[int]
+    GATEWAY_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    driver: str
+    subnet: str
+    gateway: str
+    def __init__(self, name: _Optional[str] = ..., driver: _Optional[str] = ..., subnet: _Optional[str] = ..., gateway: _Optional[str] = ...) -> None: ...
+
 class ListTasksRequest(_message.Message):
     __slots__ = ("filters",)
     FILTERS_FIELD_NUMBER: _ClassVar[int]

@@ -84,6 +84,11 @@ class ControlStub:
                 request_serializer=proto_dot_orch_dot_v1_dot_control__pb2.ListTasksRequest.SerializeToString,
                 response_deserializer=proto_dot_orch_dot_v1_dot_control__pb2.ControlDocuments.FromString,
                 _registered_method=True)
+        self.CreateNetwork = channel.unary_unary(
+                '/orch.v1.Control/CreateNetwork',
+                request_serializer=proto_dot_orch_dot_v1_dot_control__pb2.CreateNetworkRequest.SerializeToString,
+                response_deserializer=proto_dot_orch_dot_v1_dot_control__pb2.ControlDocument.FromString,
+                _registered_method=True)
 
 
 class ControlServicer:
@@ -149,6 +154,12 @@ class ControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateNetwork(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -201,6 +212,11 @@ def add_ControlServicer_to_server(servicer, server):
                     servicer.ListTasks,
                     request_deserializer=proto_dot_orch_dot_v1_dot_control__pb2.ListTasksRequest.FromString,
                     response_serializer=proto_dot_orch_dot_v1_dot_control__pb2.ControlDocuments.SerializeToString,
+            ),
+            'CreateNetwork': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateNetwork,
+                    request_deserializer=proto_dot_orch_dot_v1_dot_control__pb2.CreateNetworkRequest.FromString,
+                    response_serializer=proto_dot_orch_dot_v1_dot_control__pb2.ControlDocument.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -473,6 +489,33 @@ class Control:
             '/orch.v1.Control/ListTasks',
             proto_dot_orch_dot_v1_dot_control__pb2.ListTasksRequest.SerializeToString,
             proto_dot_orch_dot_v1_dot_control__pb2.ControlDocuments.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateNetwork(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/orch.v1.Control/CreateNetwork',
+            proto_dot_orch_dot_v1_dot_control__pb2.CreateNetworkRequest.SerializeToString,
+            proto_dot_orch_dot_v1_dot_control__pb2.ControlDocument.FromString,
             options,
             channel_credentials,
             insecure,
