@@ -52,8 +52,12 @@ down:
 	-$(ORCH) down -f compose-examples/hello-web/compose.yaml
 
 # The tests start their own daemons inside network namespaces; they need no default daemon.
+# The multi-host lab tests run last, on a fresh lab; a failed lab run is retried once on a new lab
+# (about one run in five fails after a manager restart: a known flake, see docs/design-notes.md).
 test: deps venv $(BUSYBOX_TAR)
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "not lab" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m lab tests/lab || { echo "lab tests failed; retrying once on a fresh lab"; \
+	  $(PY) -m pytest -q -m lab tests/lab; }
 
 test-unit: venv
 	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
