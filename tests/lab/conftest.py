@@ -65,5 +65,14 @@ def lab() -> Iterator[LabRun]:
         assert r.returncode == 0, f"lab up failed: {r.stderr}"
         yield run
     finally:
+        keep = os.environ.get("ORCH_LAB_KEEP_LOGS")
+        if keep:  # keep every host's daemon log for a post-mortem before the lab is removed
+            import shutil
+            from pathlib import Path
+
+            for log in Path("/var/lib/orch-lab", run.name).glob("*/daemon.log"):
+                dst = Path(keep, run.name, log.parent.name + ".log")
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(log, dst)
         r = run.lab("down")
         assert r.returncode == 0 or "no lab named" in r.stderr, r.stderr
