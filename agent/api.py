@@ -12,8 +12,6 @@ import json
 import logging
 import os
 import platform
-import queue
-import signal
 import tempfile
 import threading
 import time
@@ -551,5 +549,3 @@ def _epoch(created: Any) -> float:
     except (ValueError, OverflowError):
         return 0.0
 
-
-_ = (queue, signal)  # reserved for stats streaming and signal names

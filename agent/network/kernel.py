@@ -47,6 +47,7 @@ class Kernel:
         self.dns_port = dns_port
         self._dns: DnsServer | None = None
         self._vip_addrs: dict[str, tuple[str, ...]] = {}  # bridge -> VIPs last set on it
+        self._applied: nft.Ruleset | None = None  # the ruleset of the last nft transaction
 
     # ------------------------------------------------------------ facts
     def host_prefixes(self) -> list[str]:
@@ -111,7 +112,7 @@ class Kernel:
         than the rest of the attach; the first call after boot always applies.
         """
         ruleset = nft.Ruleset(networks=tuple(networks), ports=tuple(ports), vips=tuple(vips), table=self.table)
-        if ruleset == getattr(self, "_applied", None):
+        if ruleset == self._applied:
             return
         nft.apply(ruleset)
         self._applied = ruleset

@@ -556,7 +556,7 @@ class Engine:
             self._remove_now(c, volumes=True)
 
     def _release(self, c: Container) -> None:
-        """Free what only a running container needs: its cgroup and its rootfs mount."""
+        """Free what only a running container needs: its cgroup (reading the OOM kill first) and its rootfs."""
         try:
             cg = self.cgroups.open(f"{self.cgroup_parent}/{c.id}")
             c.state.oom_killed = c.state.oom_killed or cg.oom_killed()
@@ -586,20 +586,14 @@ class Engine:
                 return
             if c is None or c.state.pid != pid or c.state.status not in ("running", "paused", "restarting"):
                 return
-            try:
-                cg = self.cgroups.open(f"{self.cgroup_parent}/{c.id}")
-                oom = cg.oom_killed()
-            except Exception:  # noqa: BLE001
-                oom = False
             c.state.status = "exited"
             c.state.exit_code = code
-            c.state.oom_killed = oom
             c.state.error = error
             c.state.finished_at = finished_at or now_rfc3339()
             self._release(c)
             self._save(c)
             self._changed.notify_all()
-            if oom:
+            if c.state.oom_killed:
                 self.events.emit("container", "oom", c.id, name=c.name, image=c.image)
             self.events.emit("container", "die", c.id, name=c.name, image=c.image, exitCode=str(code))
             ran = time.monotonic() - c.state.started_mono if c.state.started_mono else 0.0
