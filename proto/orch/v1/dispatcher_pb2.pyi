@@ -125,17 +125,27 @@ class Assignments(_message.Message):
     def __init__(self, kind: _Optional[_Union[Assignments.Kind, str]] = ..., tasks: _Optional[_Iterable[_Union[TaskAssignment, _Mapping]]] = ..., removed: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Welcome(_message.Message):
-    __slots__ = ("node_id", "heartbeat_period")
+    __slots__ = ("node_id", "heartbeat_period", "managers")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_PERIOD_FIELD_NUMBER: _ClassVar[int]
+    MANAGERS_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     heartbeat_period: float
-    def __init__(self, node_id: _Optional[str] = ..., heartbeat_period: _Optional[float] = ...) -> None: ...
+    managers: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, node_id: _Optional[str] = ..., heartbeat_period: _Optional[float] = ..., managers: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Managers(_message.Message):
+    __slots__ = ("addrs",)
+    ADDRS_FIELD_NUMBER: _ClassVar[int]
+    addrs: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, addrs: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SessionMessage(_message.Message):
-    __slots__ = ("welcome", "assignments")
+    __slots__ = ("welcome", "assignments", "managers")
     WELCOME_FIELD_NUMBER: _ClassVar[int]
     ASSIGNMENTS_FIELD_NUMBER: _ClassVar[int]
+    MANAGERS_FIELD_NUMBER: _ClassVar[int]
     welcome: Welcome
     assignments: Assignments
-    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., assignments: _Optional[_Union[Assignments, _Mapping]] = ...) -> None: ...
+    managers: Managers
+    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., assignments: _Optional[_Union[Assignments, _Mapping]] = ..., managers: _Optional[_Union[Managers, _Mapping]] = ...) -> None: ...
