@@ -73,11 +73,19 @@ def restart_attempts(history: list[float], window: float, now: float) -> list[fl
 
 
 def should_restart(task: Task, service: Service, now: float, lost: bool = False) -> bool:
-    """Whether a stopped (or lost) task's slot gets a new task under the service's restart policy."""
+    """Whether a stopped (or lost) task's slot gets a new task under the service's restart policy.
+
+    A *lost* task (its node drained, down or removed while it still ran) did not stop by itself, so
+    the restart policy, which is about how a task ends, does not apply: the slot always moves, as
+    Docker documents for drain ("the manager stops tasks running on the node and launches replica
+    tasks on a node with ACTIVE availability").
+    """
+    if lost:
+        return True
     policy = service.spec.task.restart_policy
     if policy.condition == "none":
         return False
-    if policy.condition == "on-failure" and not lost and task.status.state == TaskState.COMPLETE:
+    if policy.condition == "on-failure" and task.status.state == TaskState.COMPLETE:
         return False
     if policy.max_attempts > 0:
         if len(restart_attempts(task.restart_history, policy.window, now)) >= policy.max_attempts:
