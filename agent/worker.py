@@ -61,8 +61,10 @@ class Worker:
         network_mode: str = "",
         poll: float = 0.25,
         max_workers: int = 16,
+        on_managers: Callable[[list[str]], None] | None = None,
     ) -> None:
         self.engine = engine
+        self.on_managers = on_managers  # called with the managers' dispatcher addresses the session reports
         self.node_id = node_id
         self.target = target
         self.hostname = hostname or os.uname().nodename
@@ -136,6 +138,14 @@ class Worker:
             self._stop.wait(backoff)
             backoff = min(backoff * 2, 1.0)
 
+    def _learn_managers(self, addrs: list[str]) -> None:
+        """Tell the owner the cluster's current managers (it persists them for the next connect)."""
+        if addrs and self.on_managers is not None:
+            try:
+                self.on_managers(addrs)
+            except Exception:  # noqa: BLE001 - a failed save must not end the session
+                log.exception("recording the managers failed")
+
     def _next_target(self) -> str:
         """The dispatcher to try now: the managers in turn, moving on after each failed attempt."""
         if isinstance(self.target, str):
@@ -163,8 +173,11 @@ class Worker:
                     self._welcomed = True
                     with self._lock:
                         self._outbox = box
+                    self._learn_managers(list(msg.welcome.managers))
                 elif kind == "assignments":
                     self._apply(msg.assignments)
+                elif kind == "managers":
+                    self._learn_managers(list(msg.managers.addrs))
         finally:
             with self._lock:
                 if self._outbox is box:

@@ -175,7 +175,8 @@ class Manager:
         self._dispatcher.start()
         if self.membership.role == "manager":
             self._start_raft(self.membership.peers)
-        self._worker = Worker(self.engine, self.node_id, self.agent_targets, hostname=self.hostname)
+        self._worker = Worker(self.engine, self.node_id, self.agent_targets, hostname=self.hostname,
+                              on_managers=self._learn_managers)
         self._worker.start()
         threading.Thread(target=self._membership_loop, name="orch-membership", daemon=True).start()
 
@@ -285,6 +286,16 @@ class Manager:
                 out.append(node.status.addr)
         out += m.managers
         return list(dict.fromkeys(out)) or [own]
+
+    def _learn_managers(self, addrs: list[str]) -> None:
+        """A worker keeps the cluster's current managers (from its session), not only those it joined
+        through: after those are demoted or gone, a restarted agent still finds a dispatcher."""
+        with self._join_lock:
+            m = self.membership
+            if m.role != "worker" or not m.joined or sorted(m.managers) == sorted(addrs):
+                return
+            m.managers = list(addrs)
+            m.save(self.node_json)
 
     # -- membership upkeep --------------------------------------------------------------------
     def _membership_loop(self) -> None:

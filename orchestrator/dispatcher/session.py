@@ -22,7 +22,7 @@ from orchestrator.dispatcher.status import StatusBatcher, StatusReport
 from orchestrator.errors import NotFound, OrchError
 from orchestrator.model import NodeState, Resources, TaskState
 from orchestrator.reconcile import set_node_state
-from orchestrator.store import Change, Commit, MemoryStore, Reset
+from orchestrator.store import Change, Commit, MemoryStore, Reset, View
 from proto.orch.v1 import dispatcher_pb2 as dpb
 from proto.orch.v1 import dispatcher_pb2_grpc as drpc
 
@@ -42,6 +42,11 @@ def report_from_proto(u: dpb.TaskStatusUpdate) -> StatusReport:
         pid=u.pid,
         exit_code=u.exit_code if u.has_exit_code else None,
     )
+
+
+def manager_addrs(view: View) -> list[str]:
+    """The dispatcher addresses of the cluster's managers, for agents to fail over to (sorted)."""
+    return sorted(n.status.addr for n in view.all("node") if n.manager_status is not None and n.status.addr)
 
 
 class DispatcherServicer(drpc.DispatcherServicer):
@@ -85,7 +90,8 @@ class DispatcherServicer(drpc.DispatcherServicer):
         reader = threading.Thread(target=self._read, args=(node_id, request_iterator, closed),
                                   name=f"orch-session-{node_id[:8]}", daemon=True)
         reader.start()
-        yield dpb.SessionMessage(welcome=dpb.Welcome(node_id=node_id, heartbeat_period=self.heartbeat_period()))
+        yield dpb.SessionMessage(welcome=dpb.Welcome(node_id=node_id, heartbeat_period=self.heartbeat_period(),
+                                                     managers=manager_addrs(self.store.view())))
         yield from self._assignments(node_id, context, closed)
 
     def _register(self, reg: dpb.Register, context: grpc.ServicerContext) -> str:
@@ -128,7 +134,8 @@ class DispatcherServicer(drpc.DispatcherServicer):
             closed.set()
 
     def _assignments(self, node_id: str, context: grpc.ServicerContext, closed: threading.Event) -> Iterator[dpb.SessionMessage]:
-        view, watch = self.store.view_and_watch(["task"])
+        view, watch = self.store.view_and_watch(["task", "node"])
+        managers = manager_addrs(view)
         try:
             current = assignments.assignment_set(view.find("task", node_id=node_id), node_id)
             sent = {tid: assignments.agent_key(t, view) for tid, t in current.items()}
@@ -137,6 +144,12 @@ class DispatcherServicer(drpc.DispatcherServicer):
             while context.is_active() and not closed.is_set() and not self._stopping.is_set():
                 event = watch.get(timeout=POLL)
                 if event is None:
+                    continue
+                if isinstance(event, Change) and event.kind == "node":
+                    now_managers = manager_addrs(self.store.view())
+                    if now_managers != managers:
+                        managers = now_managers
+                        yield dpb.SessionMessage(managers=dpb.Managers(addrs=managers))
                     continue
                 if isinstance(event, Change):
                     old, new = event.old, event.new

@@ -20,6 +20,7 @@ from orchestrator.model import (
     Node,
     NodeRole,
     NodeState,
+    NodeStatus,
     RestartPolicy,
     Service,
     ServiceSpec,
@@ -186,3 +187,23 @@ def test_a_global_service_follows_the_node(rig: Rig) -> None:
     eventually(lambda: len(rig.running_tasks(svc)) == 1)
     (c,) = rig.engine.running()
     assert c.name.startswith(f"agent.{rig.node.id}.")
+
+
+def test_the_agent_learns_the_managers_and_their_changes(rig: Rig) -> None:
+    """The Welcome lists the managers' dispatcher addresses; a Managers message follows each change."""
+    from orchestrator.model import ManagerStatus
+
+    seen: list[list[str]] = []
+    rig.worker = Worker(rig.engine, rig.node.id, rig.target, hostname="n1", poll=0.05, on_managers=seen.append)
+    rig.worker.start()
+    eventually(lambda: rig.worker is not None and rig.worker.synced)
+
+    def add_manager(addr: str) -> None:
+        node = Node(id=new_id(), hostname=addr, role=NodeRole.MANAGER, manager_status=ManagerStatus(raft_addr=addr),
+                    status=NodeStatus(state=NodeState.READY, addr=addr))
+        rig.store.update(lambda tx: tx.create(node))
+
+    add_manager("10.9.0.2:2377")
+    eventually(lambda: bool(seen) and seen[-1] == ["10.9.0.2:2377"])
+    add_manager("10.9.0.1:2377")
+    eventually(lambda: seen[-1] == ["10.9.0.1:2377", "10.9.0.2:2377"])
