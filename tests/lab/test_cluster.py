@@ -77,7 +77,7 @@ def test_global_service_follows_undrained_node(lab: LabRun) -> None:
 
 def overlay_task(lab: LabRun, host: str, service: str) -> tuple[str, str, str]:
     """(container id, name, overlay address) of the service's running task on ``host``."""
-    found = lab.ok(host, "ps", "--filter", f"name={service}.", "--format", "{{.ID}} {{.Names}}").split()
+    found = lab.ok(host, "ps", "--filter", f"name=^{service}\\.", "--format", "{{.ID}} {{.Names}}").split()
     assert len(found) == 2, found
     cid, name = found
     ip = lab.ok(host, "exec", cid, "ip", "-4", "-o", "addr", "show", "eth0").split()[3].split("/")[0]
