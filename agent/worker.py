@@ -16,7 +16,6 @@ dispatcher only through the generated ``dispatcher.proto`` code, over gRPC, even
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import queue
@@ -33,7 +32,6 @@ from proto.orch.v1 import dispatcher_pb2_grpc as drpc
 
 log = logging.getLogger("orch.worker")
 
-OVERLAY_LABEL = "com.orch.overlay"  # orchestrator.overlay.LABEL: the assignment's overlay description (JSON)
 
 
 def host_resources() -> tuple[int, int]:
@@ -88,6 +86,8 @@ class Worker:
         self._threads: list[threading.Thread] = []
         self._attempt = 0
         self._welcomed = False
+        self._net_state: dpb.NetworkState | None = None  # the last NetworkState from the dispatcher
+        self._net_failed = False
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -178,6 +178,8 @@ class Worker:
                     self._apply(msg.assignments)
                 elif kind == "managers":
                     self._learn_managers(list(msg.managers.addrs))
+                elif kind == "network_state":
+                    self._apply_network_state(msg.network_state)
         finally:
             with self._lock:
                 if self._outbox is box:
@@ -225,20 +227,25 @@ class Worker:
                 for task_id in msg.removed:
                     self._tasks.pop(task_id, None)
                     self._reported.pop(task_id, None)
-            overlays = [json.loads(t.service_labels[OVERLAY_LABEL]) for t in self._tasks.values()
-                        if OVERLAY_LABEL in t.service_labels]
-        self._sync_overlays(overlays)
         self._wake.set()
 
-    def _sync_overlays(self, overlays: list[dict[str, Any]]) -> None:
-        """Before the executor creates containers on them: overlay networks, FDB and remote DNS names."""
+    def _apply_network_state(self, state: dpb.NetworkState | None) -> None:
+        """The node's overlay networks and mesh ports (the dispatcher sends them before the assignments
+        that use them). A failure is retried by the reconcile loop until a newer state replaces it."""
         network = getattr(self.engine, "network", None)
-        if network is None or not hasattr(network, "sync_overlays"):
+        if network is None or not hasattr(network, "sync_network_state"):
+            return
+        if state is not None:
+            self._net_state = state
+        if self._net_state is None:
             return
         try:
-            network.sync_overlays(overlays)
-        except Exception:  # noqa: BLE001 - the next assignment message retries
-            log.exception("programming overlay networks failed")
+            network.sync_network_state(self._net_state)
+            self._net_failed = False
+        except Exception:  # noqa: BLE001 - retried by the next reconcile pass
+            if not self._net_failed:
+                log.exception("programming overlay networks failed")
+            self._net_failed = True
 
     # -- reporting ----------------------------------------------------------------------------
     def _report(self, task_id: str, report: Report, container_id: str, pid: int) -> None:
@@ -262,6 +269,8 @@ class Worker:
             if self._stop.is_set():
                 return
             try:
+                if self._net_failed:
+                    self._apply_network_state(None)
                 self.reconcile()
             except Exception:  # noqa: BLE001 - one bad pass never stops the worker
                 log.exception("reconcile pass failed")

@@ -1,61 +1,38 @@
 """Overlay networks on the manager (pure functions over a store view).
 
 The manager owns everything that must agree across nodes: a network's subnet, gateway and VNI are
-chosen once when it is created, and every task's address on it is allocated here when the scheduler
-assigns the task, so addresses never collide between nodes. Agents only build what the assignment
-describes (``OverlayInfo``): the local bridge + VXLAN device, the task's endpoint, and static FDB
-entries and DNS records for the other tasks of the network (its *peers*).
+chosen once when it is created, and every address on it is allocated here, so addresses never collide
+between nodes. Three kinds of address share a network's subnet:
+
+- task addresses, allocated when the scheduler assigns a task (lowest free first);
+- service VIPs and the nodes' load-balancer addresses (``Network.lb_addresses``), allocated highest
+  free first, so that the two allocators, which run in different places, only meet when the subnet is
+  nearly full (and each still skips everything already held).
+
+The ``ingress`` network (``spec.ingress``) carries the routing mesh; it is an overlay network like
+the others, created when the cluster is initialised or lazily (``ingress_network``).
+What an agent receives about these networks is built in ``orchestrator/dispatcher/netstate.py``.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
 
 from orchestrator.errors import AlreadyExists, InvalidArgument, Unavailable
-from orchestrator.model import Network, NetworkAttachment, Task, TaskState
+from orchestrator.model import Network, NetworkAttachment, Service, Task, TaskState
 from orchestrator.model.base import new_id
 from orchestrator.model.objects import NetworkSpec
 
 FIRST_VNI = 4096
 POOL = ipaddress.ip_network("10.0.0.0/8")
-LABEL = "com.orch.overlay"  # service label of a task assignment: the JSON of ``OverlayInfo``
-
-
-@dataclass
-class Peer:
-    ip: str
-    node_addr: str  # underlay address of the peer's node (the VXLAN tunnel endpoint)
-    names: list[str] = field(default_factory=list)  # DNS names: service, task name, aliases
-
-
-@dataclass
-class OverlayInfo:
-    """What an agent needs to attach one task to an overlay network."""
-
-    network_id: str
-    name: str
-    subnet: str
-    gateway: str
-    vni: int
-    ip: str
-    aliases: list[str] = field(default_factory=list)
-    peers: list[Peer] = field(default_factory=list)
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> OverlayInfo:
-        d = json.loads(text)
-        d["peers"] = [Peer(**p) for p in d.get("peers", [])]
-        return cls(**d)
+INGRESS_NAME = "ingress"
+INGRESS_SUBNET = "10.0.0.0/24"
+LABEL = "com.orch.overlay"  # the former per-task overlay description; never set now (see netstate.py)
 
 
 def new_network(existing: Iterable[Network], name: str, driver: str = "overlay", subnet: str = "",
-                gateway: str = "") -> Network:
+                gateway: str = "", ingress: bool = False) -> Network:
     """A cluster network named ``name`` with the next free VNI and /24 of 10.0.0.0/8 (or ``subnet``)."""
     existing = list(existing)
     if driver != "overlay":
@@ -64,6 +41,8 @@ def new_network(existing: Iterable[Network], name: str, driver: str = "overlay",
         raise InvalidArgument("network name is required")
     if any(n.spec.name == name for n in existing):
         raise AlreadyExists(f"network with name {name} already exists")
+    if ingress and any(n.spec.ingress for n in existing):
+        raise AlreadyExists("an ingress network already exists")
     used = {ipaddress.ip_network(n.spec.subnet) for n in existing if n.spec.subnet}
     if subnet:
         try:
@@ -79,60 +58,103 @@ def new_network(existing: Iterable[Network], name: str, driver: str = "overlay",
             raise Unavailable("no free overlay subnet left")
     gw = gateway or str(next(net.hosts()))
     vni = max((n.vni for n in existing), default=FIRST_VNI - 1) + 1
-    return Network(id=new_id(), spec=NetworkSpec(name=name, driver="overlay", subnet=str(net), gateway=gw), vni=vni)
+    spec = NetworkSpec(name=name, driver="overlay", subnet=str(net), gateway=gw, ingress=ingress)
+    return Network(id=new_id(), spec=spec, vni=vni)
 
 
-def overlay_of(networks: Iterable[Network], task: Task) -> Network | None:
-    """The overlay network the task's first attachment names (by name or id), if any."""
-    if not task.spec.networks:
+def ingress_network(existing: Iterable[Network]) -> Network | None:
+    """The ingress network to create, or None when the cluster has one (idempotent by construction).
+
+    It takes 10.0.0.0/24 as in Swarm, unless a user network already holds that subnet.
+    """
+    existing = list(existing)
+    if any(n.spec.ingress for n in existing):
         return None
-    target = task.spec.networks[0].target
+    taken = any(ipaddress.ip_network(n.spec.subnet).overlaps(ipaddress.ip_network(INGRESS_SUBNET))
+                for n in existing if n.spec.subnet)
+    name = INGRESS_NAME if not any(n.spec.name == INGRESS_NAME for n in existing) else f"{INGRESS_NAME}-{new_id()[:6]}"
+    return new_network(existing, name, subnet="" if taken else INGRESS_SUBNET, ingress=True)
+
+
+def find_ingress(networks: Iterable[Network]) -> Network | None:
+    return next((n for n in networks if n.spec.ingress), None)
+
+
+def resolve(networks: Iterable[Network], target: str) -> Network | None:
+    """The overlay network ``target`` names (id or name), if it is one."""
     for n in networks:
         if n.spec.driver == "overlay" and target in (n.id, n.spec.name):
             return n
     return None
 
 
+def has_mesh_ports(task_or_spec_ports: Iterable[object]) -> bool:
+    return any(getattr(p, "publish_mode", "") == "ingress" for p in task_or_spec_ports)
+
+
+def overlays_of(networks: Iterable[Network], task: Task) -> list[tuple[Network, list[str]]]:
+    """Every overlay network the task joins, in its spec's order, with its aliases; ``ingress`` last
+    when the service publishes ports in ingress mode (the routing mesh reaches tasks through it)."""
+    networks = list(networks)
+    out: list[tuple[Network, list[str]]] = []
+    for att in task.spec.networks:
+        net = resolve(networks, att.target)
+        if net is not None and all(net.id != n.id for n, _ in out):
+            out.append((net, list(att.aliases)))
+    if has_mesh_ports(task.spec.endpoint.ports):
+        ingress = find_ingress(networks)
+        if ingress is not None and all(ingress.id != n.id for n, _ in out):
+            out.append((ingress, []))
+    return out
+
+
+def overlay_of(networks: Iterable[Network], task: Task) -> Network | None:
+    """The first overlay network of the task (kept for callers that need only one)."""
+    found = overlays_of(networks, task)
+    return found[0][0] if found else None
+
+
 def holds_address(task: Task) -> bool:
     return bool(task.networks) and task.status.state <= TaskState.RUNNING
 
 
-def allocate(net: Network, used: set[str]) -> str:
-    """The lowest free host address of ``net`` (the gateway is never handed out); adds it to ``used``."""
-    for host in ipaddress.ip_network(net.spec.subnet).hosts():
-        ip = str(host)
+def _candidates(net: Network, *, top_down: bool) -> Iterable[str]:
+    subnet = ipaddress.ip_network(net.spec.subnet)
+    if not top_down:
+        return (str(h) for h in subnet.hosts())
+    first, last = int(subnet.network_address) + 1, int(subnet.broadcast_address) - 1
+    return (str(ipaddress.IPv4Address(i)) for i in range(last, first - 1, -1))
+
+
+def allocate(net: Network, used: set[str], *, top_down: bool = False) -> str:
+    """The lowest (or highest) free host address of ``net``, never the gateway; adds it to ``used``."""
+    for ip in _candidates(net, top_down=top_down):
         if ip != net.spec.gateway and ip not in used:
             used.add(ip)
             return ip
     raise Unavailable(f"no free address left on network {net.spec.name}")
 
 
-def used_addresses(tasks: Iterable[Task], network_id: str) -> set[str]:
-    return {ip for t in tasks if holds_address(t) for a in t.networks if a.network_id == network_id
+def used_addresses(tasks: Iterable[Task], network_id: str, services: Iterable[Service] = (),
+                   networks: Iterable[Network] = ()) -> set[str]:
+    """Every address held on the network: live tasks', services' VIPs, nodes' lb addresses."""
+    used = {ip for t in tasks if holds_address(t) for a in t.networks if a.network_id == network_id
             for ip in a.addresses}
+    for svc in services:
+        if svc.endpoint is not None:
+            used.update(v.addr for v in svc.endpoint.virtual_ips if v.network_id == network_id)
+    for n in networks:
+        if n.id == network_id:
+            used.update(n.lb_addresses.values())
+    return used
 
 
-def attachment(net: Network, task: Task, used: set[str]) -> list[NetworkAttachment]:
-    aliases = list(task.spec.networks[0].aliases)
-    return [NetworkAttachment(network_id=net.id, addresses=[allocate(net, used)], aliases=aliases)]
+def attachments(nets: list[tuple[Network, list[str]]], used: dict[str, set[str]]) -> list[NetworkAttachment]:
+    """One attachment per network, each with a fresh address (``used``: network id -> held addresses)."""
+    return [NetworkAttachment(network_id=net.id, addresses=[allocate(net, used[net.id])], aliases=aliases)
+            for net, aliases in nets]
 
 
-def _host(addr: str) -> str:
+def node_host(addr: str) -> str:
+    """The host part of a node's ``host:port`` address (its VXLAN tunnel endpoint)."""
     return addr.rsplit(":", 1)[0] if addr.count(":") == 1 else addr
-
-
-def info(net: Network, task: Task, tasks: Iterable[Task], node_addrs: dict[str, str]) -> OverlayInfo | None:
-    """The assignment's overlay description: the task's address and every live task of the network."""
-    own = next((a for a in task.networks if a.network_id == net.id and a.addresses), None)
-    if own is None:
-        return None
-    peers = []
-    for t in sorted(tasks, key=lambda t: t.id):
-        if t.status.state > TaskState.RUNNING or t.desired_state > TaskState.RUNNING or not t.node_id:
-            continue
-        for a in t.networks:
-            if a.network_id == net.id and a.addresses:
-                peers.append(Peer(ip=a.addresses[0], node_addr=_host(node_addrs.get(t.node_id, "")),
-                                  names=[t.service_name, t.name, *a.aliases]))
-    return OverlayInfo(network_id=net.id, name=net.spec.name, subnet=net.spec.subnet, gateway=net.spec.gateway,
-                       vni=net.vni, ip=own.addresses[0], aliases=list(own.aliases), peers=peers)

@@ -79,6 +79,15 @@ class Kernel:
     def set_fdb(self, dev: str, wanted: list[tuple[str, str]]) -> None:
         netlink.set_fdb(dev, wanted)
 
+    def ensure_lb_port(self, bridge_name: str, port: str, peer: str, ip: str, mac: str, mtu: int) -> None:
+        netlink.ensure_lb_port(bridge_name, port, peer, ip, mac, mtu)
+
+    def set_neighbours(self, dev: str, wanted: list[tuple[str, str]]) -> None:
+        netlink.set_neighbours(dev, wanted)
+
+    def delete_link(self, name: str) -> None:
+        netlink.delete_link(name)
+
     def host_addresses(self) -> list[str]:
         return netlink.host_addresses()
 
@@ -105,13 +114,14 @@ class Kernel:
 
     # ------------------------------------------------------------ nft
     def apply_rules(self, networks: Iterable[nft.NetworkRules], ports: Iterable[nft.PortMapping],
-                    vips: Iterable[nft.ServiceVip] = ()) -> None:
+                    vips: Iterable[nft.ServiceVip] = (), mesh: Iterable[nft.MeshPort] = ()) -> None:
         """Apply the ruleset in one nft transaction, unless it is the one applied last.
 
         Most container starts change no rule (no published port), and running `nft -f` costs more
         than the rest of the attach; the first call after boot always applies.
         """
-        ruleset = nft.Ruleset(networks=tuple(networks), ports=tuple(ports), vips=tuple(vips), table=self.table)
+        ruleset = nft.Ruleset(networks=tuple(networks), ports=tuple(ports), vips=tuple(vips), mesh=tuple(mesh),
+                              table=self.table)
         if ruleset == self._applied:
             return
         nft.apply(ruleset)

@@ -27,6 +27,7 @@ its own lock, so this class never calls into the engine while holding its lock.
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import os
 import re
@@ -34,15 +35,16 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.network import hosts, ports, views, vips
+from agent.network import hosts, overlay, ports, views, vips
 from agent.network.bridge import DEFAULT_BRIDGE, Attachment, BridgeNetwork, bridge_name, mac_for
 from agent.network.dns import container_resolv_conf
 from agent.network.ipam import AddressInUse, IpamError, PoolOverlap
 from agent.network.kernel import Kernel
-from agent.network.nft import NetworkRules, PortMapping, ServiceVip
+from agent.network.nft import MeshPort, NetworkRules, PortMapping, ServiceVip
 from agent.network.state import (
     Active,
     ActiveEndpoint,
@@ -93,7 +95,9 @@ class NetworkManager:
         self.st: NetState = load(self.path)
         self._dns_clients: set[str] = set()
         self._dns_views: set[str] = set()
-        self._remote_records: dict[str, dict[str, list[str]]] = {}  # overlay network id -> remote names
+        # overlay network id (local record) -> what the manager's NetworkState says about it
+        self._overlays: dict[str, _Overlay] = {}
+        self._mesh: list[MeshPort] = []  # the routing mesh's ports (from the NetworkState)
         self._mtu = 0
         self.get_container: Callable[[str], Container] | None = None
         self.save_container: Callable[[Container], None] | None = None
@@ -305,57 +309,60 @@ class NetworkManager:
         return sorted(removed)
 
     # ================================================================ overlay networks
-    def sync_overlays(self, infos: Iterable[dict[str, Any]]) -> None:
-        """Make the overlay networks of this node's task assignments exist and match their peer lists.
+    def sync_network_state(self, state: Any) -> None:
+        """Make this node's overlay networks and mesh ports match the manager's ``NetworkState``.
 
-        ``infos`` are the managers' overlay descriptions (``orchestrator.overlay.OverlayInfo`` as dicts).
-        The local record reuses the manager's subnet and gateway (every node holds the gateway; its MAC
-        derives from it, so it is the same everywhere); the VXLAN device floods to every remote node and
-        has a static entry per remote task MAC; remote tasks' names join the network's DNS table.
+        Per network (see ``overlay.py``): the local record reuses the manager's subnet and gateway, the
+        bridge gets a ``vxlan<VNI>`` device with a static FDB, the node's lb port holds its own address,
+        and the names, VIPs and mesh ports go to DNS and nft in one ``_sync()``. Overlay networks that
+        left the state are removed once no local container uses them.
         """
-        by_name: dict[str, list[dict[str, Any]]] = {}
-        for info in infos:
-            by_name.setdefault(info["name"], []).append(info)
         with self._lock:
             local = set(self.kernel.host_addresses())
-            changed = False
-            for name, items in sorted(by_name.items()):
-                first = items[0]
-                net = next((n for n in self.st.networks.values() if n.name == name), None)
+            wanted: dict[str, _Overlay] = {}
+            for n in state.networks:
+                net = next((r for r in self.st.networks.values() if r.name == n.name), None)
                 if net is None:
-                    net = self.create(name, subnet=first["subnet"], gateway=first["gateway"],
+                    net = self.create(n.name, subnet=n.subnet, gateway=n.gateway,
                                       options={OPT_MTU: str((self._mtu or self.kernel.mtu()) - VXLAN_OVERHEAD)},
-                                      labels={LABEL_VNI: str(first["vni"])})
+                                      labels={LABEL_VNI: str(n.vni)})
                     net.driver = "overlay"
                     self._save()
-                dev = f"vxlan{first['vni']}"
-                self.kernel.ensure_vxlan(dev, int(first["vni"]), net.bridge, net.mtu)
-                remote = {p["ip"]: p for info in items for p in info["peers"]
-                          if p["node_addr"] and p["node_addr"] not in local}
-                vteps = sorted({p["node_addr"] for p in remote.values()})
-                fdb = [("00:00:00:00:00:00", v) for v in vteps] + [(mac_for(ip), p["node_addr"])
-                                                                   for ip, p in sorted(remote.items())]
-                self.kernel.set_fdb(dev, fdb)
-                records: dict[str, list[str]] = {}
-                for ip, p in sorted(remote.items()):
-                    for n in p["names"]:
-                        records.setdefault(n, []).append(ip)
-                        records.setdefault(vips.TASKS_PREFIX + n, []).append(ip)
-                if self._remote_records.get(net.id) != records:
-                    self._remote_records[net.id] = records
-                    changed = True
-            if changed:
-                self._sync()
+                self.kernel.ensure_vxlan(f"vxlan{n.vni}", int(n.vni), net.bridge, net.mtu)
+                if n.lb_addr:
+                    port, peer = overlay.lb_port_names(n.vni)
+                    self.kernel.ensure_lb_port(net.bridge, port, peer, n.lb_addr, mac_for(n.lb_addr), net.mtu)
+                self.kernel.set_fdb(f"vxlan{n.vni}", overlay.fdb(n, local))
+                self.kernel.set_neighbours(net.bridge, overlay.neighbours(n, local))
+                wanted[net.id] = _Overlay(vni=int(n.vni), lb=n.lb_addr, records=overlay.dns_records(n),
+                                          vips=overlay.service_vips(n, net.bridge) if n.lb_addr else [])
+            self._overlays = wanted
+            self._mesh = overlay.mesh_ports(state.mesh) if any(n.ingress and n.lb_addr for n in state.networks) else []
+            for net in list(self.st.networks.values()):
+                if net.driver == "overlay" and net.id not in wanted and not self.members(net):
+                    vni = int(net.labels.get(LABEL_VNI, "0") or 0)
+                    self._undo_network(net)
+                    for link in (f"vxlan{vni}", overlay.lb_port_names(vni)[0]):
+                        try:
+                            self.kernel.delete_link(link)
+                        except Exception:  # noqa: BLE001 - already gone with the bridge
+                            log.debug("deleting %s", link, exc_info=True)
+                    self._save()
+            self._sync()
 
     # ================================================================ engine hooks
     def prepare(self, c: Container, spec: dict[str, Any]) -> None:
         mode = c.host_config.get("network_mode") or "bridge"
-        net = self.find("bridge" if mode == "default" else mode)
-        if not net.has_bridge:
-            raise InvalidArgument(f"network {mode} cannot be used with a bridge attachment")
-        aliases = [a for a in spec.get("network_aliases") or [] if a]
-        want_ip = spec.get("ipv4_address") or ""
-        self._check_endpoint_options(net, aliases, want_ip)
+        wanted = _task_networks(spec) or [{"network": "bridge" if mode == "default" else mode,
+                                           "ip": spec.get("ipv4_address") or "",
+                                           "aliases": [a for a in spec.get("network_aliases") or [] if a]}]
+        joined: list[tuple[NetworkRecord, dict[str, Any]]] = []
+        for w in wanted:
+            net = self.find(w["network"])
+            if not net.has_bridge:
+                raise InvalidArgument(f"network {w['network']} cannot be used with a bridge attachment")
+            self._check_endpoint_options(net, w["aliases"], w["ip"])
+            joined.append((net, w))
         links = list(spec.get("links") or [])
         for link in links:
             self._resolve_link(link)
@@ -373,15 +380,20 @@ class NetworkManager:
             except ValueError as err:
                 raise InvalidArgument(str(err)) from None
         mac = spec.get("mac_address") or ""
+        endpoints: list[dict[str, Any]] = []
         with self._lock:
             try:
-                ip = str(self.st.ipam.allocate(net.id, want_ip or None))
+                for i, (net, w) in enumerate(joined):
+                    ip = str(self.st.ipam.allocate(net.id, w["ip"] or None))
+                    endpoints.append({"network_id": net.id, "network": net.name, "ip": ip, "mac": mac if i == 0 else "",
+                                      "aliases": list(w["aliases"]), "requested_ip": bool(w["ip"])})
             except IpamError as err:
+                for e in endpoints:
+                    self.st.ipam.release(e["network_id"], e["ip"])
                 raise _ipam_error(err) from None
             self._save()
         c.host_config["net"] = {
-            "endpoints": [{"network_id": net.id, "network": net.name, "ip": ip, "mac": mac, "aliases": aliases,
-                           "requested_ip": bool(want_ip)}],
+            "endpoints": endpoints,
             "ports": [r.__dict__ for r in requests],
             "publish_all": bool(spec.get("publish_all")),
             "exposed": exposed,
@@ -514,7 +526,9 @@ class NetworkManager:
         names = [c.name, *e.get("aliases", []), c.id[:12]] if net.embedded_dns else []
         ep = ActiveEndpoint(network_id=net.id, ifname=ifname, ip=e["ip"], mac=mac, names=names)
         task = vips.service_of(c.config.get("labels") or {})
-        if task is not None and net.embedded_dns:
+        if task is not None and net.driver == "overlay":
+            ep.names = [c.name, c.id[:12]]  # its service's names and aliases come from the manager
+        if task is not None and net.embedded_dns and net.driver != "overlay":  # overlay: names from the manager
             ep.service_id = task.service_id
             ep.service_names = vips.service_names(task, e.get("aliases", []))
             if task.vip:
@@ -670,7 +684,8 @@ class NetworkManager:
     def _sync(self) -> None:
         """Make nft and the DNS tables match ``self.st`` (bridges and veths are handled by callers)."""
         nets = [n for n in self.st.networks.values() if n.has_bridge]
-        rules = [NetworkRules(bridge=n.bridge, subnet=n.subnet, internal=n.internal, masquerade=n.masquerade)
+        rules = [NetworkRules(bridge=n.bridge, subnet=n.subnet, internal=n.internal, masquerade=n.masquerade,
+                              snat_to=self._overlays[n.id].lb if n.id in self._overlays else "")
                  for n in nets]
         mappings = [PortMapping(protocol=p.protocol, host_port=p.host_port, container_ip=p.container_ip,  # type: ignore[arg-type]
                                 container_port=p.container_port,
@@ -683,8 +698,13 @@ class NetworkManager:
             eps = [e for a in self.st.active.values() for e in a.endpoints if e.network_id == n.id]
             service_vips += [ServiceVip(bridge=n.bridge, vip=v.ip, backends=vips.backends(sid, eps))
                              for sid, v in sorted(held.items())]
-            self.kernel.set_vip_addresses(n.bridge, [v.ip for v in held.values()])
-        self.kernel.apply_rules(rules, mappings, service_vips)
+            cluster_vips = self._overlays[n.id].vips if n.id in self._overlays else []
+            service_vips += cluster_vips
+            self.kernel.set_vip_addresses(n.bridge, [v.ip for v in held.values()] + [v.vip for v in cluster_vips])
+        if self._mesh:
+            self.kernel.apply_rules(rules, mappings, service_vips, self._mesh)
+        else:  # the three-argument form kernels (and test fakes) without a routing mesh implement
+            self.kernel.apply_rules(rules, mappings, service_vips)
         self._sync_dns(nets)
 
     def _sync_dns(self, nets: list[NetworkRecord]) -> None:
@@ -696,8 +716,8 @@ class NetworkManager:
                 if e.network_id in eps_of:
                     eps_of[e.network_id].append(e)
         by_net = {nid: vips.records(eps) for nid, eps in eps_of.items()}
-        for nid, remote in self._remote_records.items():  # overlay tasks on other nodes
-            for name, ips in remote.items():
+        for nid, ov in self._overlays.items():  # overlay networks: every task's names, from the manager
+            for name, ips in ov.records.items():
                 if nid in by_net:
                     by_net[nid].setdefault(name, []).extend(ip for ip in ips if ip not in by_net[nid][name])
         for n in nets:
@@ -740,6 +760,29 @@ class NetworkManager:
 
     def _save(self) -> None:
         save(self.path, self.st)
+
+
+@dataclass
+class _Overlay:
+    """What the manager's NetworkState says about one overlay network this node serves."""
+
+    vni: int
+    lb: str  # this node's own address on the network ("" until the manager allocated it)
+    records: dict[str, list[str]] = field(default_factory=dict)
+    vips: list[ServiceVip] = field(default_factory=list)
+
+
+def _task_networks(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """A service task's networks in order (``vips.LABEL_NETWORKS``), or [] for a plain container."""
+    text = (spec.get("labels") or {}).get(vips.LABEL_NETWORKS, "")
+    if not text:
+        return []
+    try:
+        items = json.loads(text)
+        return [{"network": str(i["network"]), "ip": str(i.get("ip") or ""),
+                 "aliases": [str(a) for a in i.get("aliases") or [] if a]} for i in items]
+    except (ValueError, KeyError, TypeError):
+        raise InvalidArgument(f"invalid {vips.LABEL_NETWORKS} label: {text!r}") from None
 
 
 def _alive(pid: int) -> bool:

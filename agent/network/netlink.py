@@ -469,3 +469,84 @@ def set_fdb(dev: str, wanted: list[tuple[str, str]], *, netns: str | None = None
     """Make the static FDB of VXLAN device ``dev`` exactly ``wanted`` ((mac, remote VTEP) pairs;
     ``00:00:00:00:00:00`` entries are where broadcast and unknown unicast are flooded)."""
     run_in_netns(netns, _set_fdb, dev, wanted)
+
+
+# ---------------------------------------------------------------- a node's own port on an overlay network
+def _ensure_lb_port(bridge: str, port: str, peer: str, ip: str, mac: str, mtu: int) -> None:
+    with IPRoute() as ipr:
+        master = _ifindex(ipr, bridge)
+        if master is None:
+            raise NetlinkFailure(f"bridge {bridge} does not exist")
+        if _ifindex(ipr, port) is None or _ifindex(ipr, peer) is None:
+            for name in (port, peer):
+                idx = _ifindex(ipr, name)
+                if idx is not None:
+                    ipr.link("del", index=idx)
+            try:
+                ipr.link("add", ifname=port, kind="veth", mtu=mtu, peer={"ifname": peer, "mtu": mtu, "address": mac})
+            except NetlinkError as err:
+                _ignore(err, errno.EEXIST)
+        pidx, qidx = _ifindex(ipr, port), _ifindex(ipr, peer)
+        if pidx is None or qidx is None:
+            raise NetlinkFailure(f"veth {port} vanished while being created")
+        ipr.link("set", index=pidx, master=master, mtu=mtu, state="up")
+        if ipr.get_links(qidx)[0].get_attr("IFLA_ADDRESS") != mac:
+            ipr.link("set", index=qidx, address=mac)
+        ipr.link("set", index=qidx, mtu=mtu, state="up")
+        have = {a.get_attr("IFA_ADDRESS") for a in ipr.get_addr(family=2, index=qidx)}
+        for old in sorted(have - {ip}):
+            try:
+                ipr.addr("del", index=qidx, address=old, prefixlen=32)
+            except NetlinkError as err:
+                _ignore(err, errno.EADDRNOTAVAIL, errno.ENOENT)
+        _ensure_addr(ipr, qidx, f"{ip}/32")
+    # Only the owner of an address answers ARP for it, and requests leave with the bridge's own address:
+    # the bridge's MAC (from the gateway) is the same on every node, the lb address is this node's alone.
+    for dev in (bridge, peer):
+        _write_sysctl(f"net.ipv4.conf.{dev}.arp_ignore", "1")
+        _write_sysctl(f"net.ipv4.conf.{dev}.arp_announce", "2")
+    _write_sysctl(f"net.ipv4.conf.{peer}.rp_filter", "0")
+
+
+def ensure_lb_port(bridge: str, port: str, peer: str, ip: str, mac: str, mtu: int, *,
+                   netns: str | None = None) -> None:
+    """A veth pair whose ``port`` end is on ``bridge`` and whose ``peer`` end, in the host namespace,
+    holds ``ip``/32 with ``mac``: the node's own address on an overlay network (replies to traffic it
+    balanced and SNATed come back to it, not to the gateway every node shares). Safe to repeat."""
+    _check_name(port)
+    _check_name(peer)
+    try:
+        run_in_netns(netns, _ensure_lb_port, bridge, port, peer, ip, mac, mtu)
+    except NetlinkError as err:
+        raise NetlinkFailure(f"lb port {port} on {bridge}: {err}") from err
+
+
+def _set_neighbours(dev: str, wanted: list[tuple[str, str]]) -> None:
+    permanent = 0x80  # NUD_PERMANENT
+    with IPRoute() as ipr:
+        idx = _ifindex(ipr, dev)
+        if idx is None:
+            raise NetlinkFailure(f"link {dev} not found")
+        have = {(n.get_attr("NDA_DST"), (n.get_attr("NDA_LLADDR") or "").lower())
+                for n in ipr.get_neighbours(family=2, ifindex=idx) if n["state"] & permanent}
+        want = {(ip, mac.lower()) for ip, mac in wanted}
+        for ip, _ in sorted(have - want):
+            if ip not in {w[0] for w in want}:
+                try:
+                    ipr.neigh("del", dst=ip, ifindex=idx)
+                except NetlinkError as err:
+                    _ignore(err, errno.ENOENT)
+        for ip, mac in sorted(want - have):
+            ipr.neigh("replace", dst=ip, lladdr=mac, ifindex=idx, state=permanent)
+
+
+def set_neighbours(dev: str, wanted: list[tuple[str, str]], *, netns: str | None = None) -> None:
+    """Make the permanent neighbour entries of ``dev`` exactly ``wanted`` ((ip, mac) pairs).
+
+    On an overlay bridge the host must not ARP for remote endpoints: it asks with the bridge's MAC,
+    which every node shares, so the answer would be delivered to the remote node's own bridge.
+    """
+    try:
+        run_in_netns(netns, _set_neighbours, dev, list(wanted))
+    except NetlinkError as err:
+        raise NetlinkFailure(f"neighbours of {dev}: {err}") from err

@@ -12,9 +12,13 @@ What the table contains::
     prerouting (nat, dstnat)  fib daddr type local -> jump publish     from other hosts/namespaces,
     output     (nat, -100)    fib daddr type local -> jump publish     and from this host (127.0.0.1 too)
     publish                   [ip daddr H] tcp|udp dport P dnat to C:Q
+    mesh                      tcp|udp dport P dnat to numgen inc mod N map { 0 : T0, ... } : Q
+                              (routing mesh: every local address; jumped to after publish)
     prerouting, output        [iifname B] ip daddr V dnat to numgen inc mod N map { 0 : T0, ... }
                               (service VIPs, before the publish jump; see "Service VIPs" below)
-    postrouting (nat, srcnat) ip saddr S oifname != B masquerade       egress of non-internal networks
+    postrouting (nat, srcnat) oifname B ct status dnat snat to L       overlay B: this node's lb address
+                                                                       (first; see agent/network/overlay.py)
+                              ip saddr S oifname != B masquerade       egress of non-internal networks
                               ip saddr 127.0.0.0/8 oifname B masquerade    127.0.0.1 -> container
                               ip saddr S ip daddr S ct status dnat masquerade  hairpin (same network)
     forward (filter)          internal B: nothing leaves or enters B except B<->B
@@ -72,6 +76,7 @@ class NetworkRules:
     subnet: str
     internal: bool = False
     masquerade: bool = True  # com.docker.network.bridge.enable_ip_masquerade
+    snat_to: str = ""  # overlay networks: this node's lb address (balanced traffic leaves from it)
 
 
 @dataclass(frozen=True)
@@ -127,6 +132,24 @@ class ServiceVip:
 
 
 @dataclass(frozen=True)
+class MeshPort:
+    """A routing-mesh port: every local address accepts it and balances over ingress task addresses."""
+
+    protocol: Protocol
+    port: int
+    target_port: int
+    backends: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.protocol not in ("tcp", "udp"):
+            raise ValueError(f"invalid protocol {self.protocol!r}: expected tcp or udp")
+        if not (1 <= self.port <= 65535 and 1 <= self.target_port <= 65535):
+            raise ValueError(f"invalid mesh port {self.port}:{self.target_port}")
+        for ip in self.backends:
+            ipaddress.IPv4Address(ip)
+
+
+@dataclass(frozen=True)
 class Ruleset:
     """The whole desired state of the agent's table."""
 
@@ -134,7 +157,8 @@ class Ruleset:
     ports: tuple[PortMapping, ...] = ()
     table: str = DEFAULT_TABLE
     vips: tuple[ServiceVip, ...] = ()
-    extra: tuple[str, ...] = field(default=())  # reserved for later issues (routing mesh)
+    mesh: tuple[MeshPort, ...] = ()
+    extra: tuple[str, ...] = field(default=())  # verbatim lines, for experiments
 
 
 def conflicting_ports(mappings: Iterable[PortMapping]) -> list[tuple[str, str, int]]:
@@ -180,6 +204,14 @@ def vip_target(backends: Iterable[str]) -> str:
     return f"numgen inc mod {len(ips)} map {{ {pairs} }}"
 
 
+def _mesh_rules(mesh: Iterable[MeshPort]) -> list[str]:
+    rules = []
+    for m in sorted(mesh, key=lambda m: (m.protocol, m.port)):
+        if m.backends:
+            rules.append(f"{m.protocol} dport {m.port} dnat to {vip_target(m.backends)} : {m.target_port}")
+    return rules
+
+
 def _vip_rules(vips: Iterable[ServiceVip], *, from_bridge: bool) -> list[str]:
     rules = []
     for v in sorted(vips, key=lambda v: (v.bridge, _ip_key(v.vip))):
@@ -206,21 +238,29 @@ def render(state: Ruleset) -> str:
     out += ["  chain publish {"]
     out += [f"    {r}" for r in _publish_rules(state.ports)]
     out += ["  }"]
+    out += ["  chain mesh {"]
+    out += [f"    {r}" for r in _mesh_rules(state.mesh)]
+    out += ["  }"]
 
     out += [
         "  chain prerouting {",
         "    type nat hook prerouting priority dstnat; policy accept;",
         *(f"    {r}" for r in _vip_rules(state.vips, from_bridge=True)),
         "    fib daddr type local jump publish",
+        "    fib daddr type local jump mesh",
         "  }",
         "  chain output {",
         "    type nat hook output priority -100; policy accept;",
         *(f"    {r}" for r in _vip_rules(state.vips, from_bridge=False)),
         "    fib daddr type local jump publish",
+        "    fib daddr type local jump mesh",
         "  }",
         "  chain postrouting {",
         "    type nat hook postrouting priority srcnat; policy accept;",
     ]
+    for n in nets:  # first: balanced traffic on an overlay leaves from this node's own address
+        if n.snat_to:
+            out.append(f"    oifname {_q(n.bridge)} ct status dnat snat to {n.snat_to}")
     for n in nets:
         b = _q(n.bridge)
         if not n.internal and n.masquerade:

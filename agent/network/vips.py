@@ -24,6 +24,9 @@ from agent.network.state import ActiveEndpoint, VipRecord
 LABEL_SERVICE_ID = "com.docker.swarm.service.id"
 LABEL_SERVICE_NAME = "com.docker.swarm.service.name"
 LABEL_ENDPOINT_MODE = "orch.service.endpoint-mode"
+# Every network of a service task, in order: JSON [{"network": name, "ip": "" or the manager's address,
+# "aliases": [...]}], set by the dispatcher; the first is also the container's network mode.
+LABEL_NETWORKS = "com.orch.networks"
 TASKS_PREFIX = "tasks."
 
 

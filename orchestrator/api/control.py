@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from orchestrator import overlay
+from orchestrator import netalloc, overlay
 from orchestrator.api import convert
 from orchestrator.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, SequenceConflict
 from orchestrator.model import (
@@ -80,7 +80,9 @@ class Control:
             raise FailedPrecondition(
                 "this node is already part of a cluster; use `orch cluster leave` to leave it first"
             )
-        return self.facts.init_cluster(advertise_addr, listen_addr)
+        out = self.facts.init_cluster(advertise_addr, listen_addr)
+        netalloc.ensure_ingress(self.store)  # the routing mesh's network (also created lazily elsewhere)
+        return out
 
     def inspect_cluster(self) -> dict[str, Any]:
         cluster = self.store.view().get("cluster", DEFAULT_CLUSTER_ID)
@@ -168,7 +170,7 @@ class Control:
         if view.find("service", name=spec.name):
             raise AlreadyExists(f"service {spec.name} already exists")
         svc = Service(id=new_id(), spec=spec)
-        self.store.update(lambda tx: tx.create(svc))
+        svc = self.store.update(lambda tx: netalloc.create_service(tx, svc))  # VIPs, mesh ports (ingress)
         return self.store.view().get("service", svc.id) or svc
 
     def create_network(self, name: str, driver: str = "overlay", subnet: str = "", gateway: str = "") -> dict[str, Any]:
@@ -217,6 +219,34 @@ class Control:
     def inspect_service(self, ref: str) -> dict[str, Any]:
         view = self.store.view()
         return convert.service_doc(self.resolve_service(view, ref))
+
+    def update_service(self, ref: str, version: int, spec_doc: Any) -> Service:
+        """Replace a service's spec, as `docker service update` does (optimistic concurrency).
+
+        ``version`` is the ``Version.Index`` the caller read; if the service was written since, the
+        update is refused (the caller re-reads and retries) rather than silently undoing that write.
+        The old spec is kept as ``previous_spec`` (for a rollback) and the update status is cleared,
+        which starts a new rolling update of dirty tasks (or resumes a paused one). The name and the
+        mode cannot change. An unchanged spec writes nothing.
+        """
+        view = self.store.view()
+        svc = self.resolve_service(view, ref)
+        if version != svc.meta.version:
+            raise SequenceConflict(
+                f"update out of sequence: service {svc.spec.name} changed since it was read "
+                f"(version {version}, now {svc.meta.version}); re-read it and retry"
+            )
+        spec = _parse_spec(spec_doc)
+        if spec.name != svc.spec.name:
+            raise InvalidArgument(f"renaming services is not supported (service {svc.spec.name})")
+        if spec.mode != svc.spec.mode:
+            raise InvalidArgument(f"service mode change is not allowed (service {svc.spec.name} is {svc.spec.mode})")
+        self.validate_spec(spec)
+        if spec == svc.spec:
+            return svc
+        new = svc.evolve(spec=spec, previous_spec=svc.spec, update_status=None)
+        self.store.update(lambda tx: tx.update(new))
+        return self.store.view().get("service", svc.id) or new
 
     def scale_service(self, ref: str, replicas: int) -> Service:
         if replicas < 0:
@@ -289,3 +319,12 @@ def _desired_bucket(t: Task) -> str:
     if t.desired_state <= TaskState.READY:
         return "accepted"
     return "shutdown"
+
+
+def _parse_spec(spec_doc: Any) -> ServiceSpec:
+    try:
+        return convert.service_spec_from_doc(spec_doc)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InvalidArgument(f"invalid service spec: {where}: {first['msg']}") from None

@@ -3,18 +3,22 @@
 :func:`desired_state` turns a :class:`Project` into Docker-shaped ServiceSpec documents - exactly the
 JSON `orch service create` sends to the ControlAPI - plus the networks and volumes the project needs.
 :func:`plan` compares that with what the cluster holds and sorts every service into one bucket
-(create, recreate, scale, noop, remove), like compose's ConvergencePlan. Nothing here talks to a
+(create, update, recreate, scale, noop, remove), like compose's ConvergencePlan. Nothing here talks to a
 daemon, so every rule is unit-tested; ``deploy.py`` carries the plan out.
 
 Single-node networking, until overlay networks exist: a compose network is a bridge network on the
 node, tasks join it with the compose service name (and ``<project>_<service>``) as aliases, so
 ``http://api/`` reaches the service's virtual IP, balanced by nftables over the replicas (Docker's
 default ``endpoint_mode: vip``), or every replica's address with ``endpoint_mode: dnsrr`` (DNS round
-robin); ``tasks.api`` resolves to the replicas either way. Published ports are host-mode ports on the node. A replicated service that publishes a port may therefore run
-only one replica: more is refused before anything is written.
+robin); ``tasks.api`` resolves to the replicas either way. Published ports go to the routing mesh
+(``mode: ingress``, the default): every node accepts them and balances over the replicas, so any
+number of replicas may publish one; ``mode: host`` ports are the task's node's own, as in Docker.
 
-Re-running `up` recreates only the services whose spec hash (label ``com.docker.compose.config-hash``)
-changed; the hash leaves out the replica count, which is applied by scaling without a restart.
+Re-running `up` updates only the services whose spec hash (label ``com.docker.compose.config-hash``)
+changed, through UpdateService, so their tasks are rolled per ``deploy.update_config`` (a mode change
+replicated <-> global cannot be an update: that service is removed and created again). The hash leaves
+out the replica count, which is applied by scaling without a restart. A service with ``build:`` runs
+the image it names (or compose's ``<project>-<service>`` tag), which must already exist: no builds yet.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ LABEL_VOLUME = "com.docker.compose.volume"
 SUPPORTED = frozenset({
     "image", "command", "entrypoint", "environment", "labels", "volumes", "networks", "ports", "healthcheck",
     "deploy", "depends_on", "scale", "working_dir", "user", "hostname", "init", "read_only", "stop_signal",
-    "stop_grace_period", "restart", "mem_limit", "cpus", "tty", "expose", "stdin_open", "pull_policy",
+    "stop_grace_period", "restart", "mem_limit", "cpus", "tty", "expose", "stdin_open", "pull_policy", "build",
 })
 _RESTART = {"no": "none", "always": "any", "unless-stopped": "any", "on-failure": "on-failure"}
 
@@ -60,6 +64,11 @@ class DesiredService:
     global_mode: bool
     replicas: int
     healthcheck: bool
+    build: bool = False  # the file says how to build the image: it must exist already (no builds yet)
+
+    @property
+    def image(self) -> str:
+        return str(self.doc["TaskTemplate"]["ContainerSpec"]["Image"])
 
 
 @dataclass
@@ -77,7 +86,8 @@ class Plan:
     """Every selected service lands in exactly one of create/recreate/scale/noop; orphans in remove."""
 
     create: list[str] = field(default_factory=list)
-    recreate: list[str] = field(default_factory=list)
+    update: list[str] = field(default_factory=list)  # spec changed: UpdateService rolls the tasks
+    recreate: list[str] = field(default_factory=list)  # mode changed (replicated <-> global): rm + create
     scale: dict[str, int] = field(default_factory=dict)
     noop: list[str] = field(default_factory=list)
     remove: list[str] = field(default_factory=list)  # cluster names of orphan services
@@ -86,7 +96,7 @@ class Plan:
     volumes: list[str] = field(default_factory=list)  # to create
 
     def changes(self) -> bool:
-        return bool(self.create or self.recreate or self.scale or self.remove or self.networks or self.volumes)
+        return bool(self.create or self.update or self.recreate or self.scale or self.remove or self.networks or self.volumes)
 
 
 def config_hash(doc: dict[str, Any]) -> str:
@@ -161,12 +171,34 @@ def _ports(name: str, cfg: ServiceConfig, replicated: int | None) -> list[dict[s
             raise ComposeError(f"{where}: published port ranges are not supported by orch up yet")
         if p.host_ip and p.host_ip not in ("0.0.0.0", "::"):
             raise ComposeError(f"{where}: host_ip is not supported by orch up yet")
+        mode = "host" if p.mode == "host" else "ingress"  # the routing mesh, as `docker stack deploy`
         ports.append({"Protocol": p.protocol or "tcp", "TargetPort": p.target,
-                      "PublishedPort": int(published or 0), "PublishMode": "host"})
-    if ports and replicated is not None and replicated > 1:
-        raise ComposeError(f"{_where(name, 'ports')}: a service that publishes ports runs at most 1 replica on a "
-                           f"single node (host-mode publishing; {replicated} requested)")
+                      "PublishedPort": int(published or 0), "PublishMode": mode})
     return ports
+
+
+def _update_configs(name: str, deploy: Any) -> dict[str, Any]:
+    """``deploy.update_config``/``rollback_config`` as Docker's UpdateConfig/RollbackConfig (defaults left out)."""
+    out: dict[str, Any] = {}
+    for key, doc_key in (("update_config", "UpdateConfig"), ("rollback_config", "RollbackConfig")):
+        cfg = getattr(deploy, key, None) if deploy is not None else None
+        if cfg is None:
+            continue
+        allowed = {"failure_action": ("pause", "continue", "rollback"), "order": ("stop-first", "start-first")}
+        for attr, values in allowed.items():
+            if getattr(cfg, attr) is not None and getattr(cfg, attr) not in values:
+                raise ComposeError(f"{_where(name, f'deploy.{key}.{attr}')}: {getattr(cfg, attr)!r} is not one of "
+                                   + ", ".join(values))
+        doc: dict[str, Any] = {}
+        for attr, field_name in (("parallelism", "Parallelism"), ("failure_action", "FailureAction"),
+                                 ("max_failure_ratio", "MaxFailureRatio"), ("order", "Order")):
+            if getattr(cfg, attr) is not None:
+                doc[field_name] = getattr(cfg, attr)
+        for attr, field_name in (("delay", "Delay"), ("monitor", "Monitor")):
+            if getattr(cfg, attr) is not None:
+                doc[field_name] = int(getattr(cfg, attr))
+        out[doc_key] = doc
+    return out
 
 
 def _healthcheck(cfg: ServiceConfig) -> dict[str, Any] | None:
@@ -210,17 +242,15 @@ def _resources(cfg: ServiceConfig) -> dict[str, Any]:
 def service_doc(project: Project, name: str, cfg: ServiceConfig, replicas: int) -> tuple[dict[str, Any], list[str]]:
     """Docker's ServiceSpec JSON for one compose service (without the hash label) and warnings."""
     warnings: list[str] = []
-    if not cfg.image:
+    if not cfg.image and cfg.build is None:
         raise ComposeError(f"{_where(name, 'image')}: an image is required (builds are not supported yet)")
+    image = cfg.image or f"{project.name}-{name}"  # the tag compose gives a built image
     deploy = cfg.deploy
     global_mode = deploy is not None and deploy.mode == "global"
     if deploy is not None and deploy.mode not in (None, "replicated", "global"):
         raise ComposeError(f"{_where(name, 'deploy.mode')}: {deploy.mode!r} is not supported (replicated or global)")
-    for key in ("update_config", "rollback_config"):
-        if deploy is not None and getattr(deploy, key) is not None:
-            warnings.append(f"{_where(name, 'deploy.' + key)} is not applied yet: a changed service is recreated")
     compose_labels = {LABEL_PROJECT: project.name, LABEL_SERVICE: name}
-    container: dict[str, Any] = {"Image": cfg.image, "Labels": {**(cfg.labels or {}), **compose_labels}}
+    container: dict[str, Any] = {"Image": image, "Labels": {**(cfg.labels or {}), **compose_labels}}
     if cfg.entrypoint is not None:
         container["Command"] = list(cfg.entrypoint)
     if cfg.command is not None:
@@ -264,7 +294,7 @@ def service_doc(project: Project, name: str, cfg: ServiceConfig, replicas: int) 
     doc: dict[str, Any] = {
         "Name": f"{project.name}_{name}",
         "Labels": {**((deploy.labels or {}) if deploy is not None else {}), **compose_labels,
-                   LABEL_STACK: project.name, LABEL_IMAGE: cfg.image,
+                   LABEL_STACK: project.name, LABEL_IMAGE: image,
                    LABEL_FILES: ",".join(project.compose_files), LABEL_WORKDIR: project.working_dir},
         "TaskTemplate": {
             "ContainerSpec": container,
@@ -274,6 +304,7 @@ def service_doc(project: Project, name: str, cfg: ServiceConfig, replicas: int) 
             **({"Networks": networks} if networks else {}),
         },
         "Mode": {"Global": {}} if global_mode else {"Replicated": {"Replicas": replicas}},
+        **_update_configs(name, deploy),
         "EndpointSpec": {"Mode": endpoint_mode, **({"Ports": ports} if ports else {})},
     }
     return doc, warnings
@@ -323,7 +354,8 @@ def desired_state(project: Project, scale: dict[str, int] | None = None,
         services[name] = DesiredService(service=name, name=doc["Name"], doc=doc, config_hash=h,
                                         global_mode="Global" in doc["Mode"], replicas=replicas,
                                         healthcheck=bool(cfg.healthcheck and cfg.healthcheck.test
-                                                         and not cfg.healthcheck.disable))
+                                                         and not cfg.healthcheck.disable),
+                                        build=cfg.build is not None)
     networks: dict[str, dict[str, Any]] = {}
     for net, ncfg in sorted(project.networks.items()):
         full = network_name(project, net)
@@ -372,7 +404,8 @@ def plan(desired: DesiredState, existing: dict[str, dict[str, Any]], networks: s
         spec = have.get("Spec") or {}
         same = (spec.get("Labels") or {}).get(LABEL_HASH) == want.config_hash
         if force_recreate or (not same and not no_recreate):
-            p.recreate.append(name)
+            mode_changed = ("Global" in (spec.get("Mode") or {})) != want.global_mode
+            (p.recreate if mode_changed else p.update).append(name)
             continue
         current = ((spec.get("Mode") or {}).get("Replicated") or {}).get("Replicas")
         if not want.global_mode and current is not None and current != want.replicas:

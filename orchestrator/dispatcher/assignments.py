@@ -9,10 +9,10 @@ changes the agent itself reported are not echoed back.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 
-from agent.network.vips import LABEL_ENDPOINT_MODE
-from orchestrator import overlay
+from agent.network.vips import LABEL_ENDPOINT_MODE, LABEL_NETWORKS
 from orchestrator.model import Task, TaskState
 from orchestrator.store import View
 from proto.orch.v1 import dispatcher_pb2 as dpb
@@ -30,28 +30,31 @@ def assignment_set(tasks: Iterable[Task], node_id: str) -> dict[str, Task]:
 
 
 def agent_key(task: Task, view: View | None = None) -> AgentKey:
-    """What the agent acts on; the overlay description changes with the network's other tasks (peers)."""
-    return (int(task.desired_state), task.spec_hash, task.node_id, overlay_json(task, view))
+    """What the agent acts on. Other tasks' addresses travel in the node's ``NetworkState``
+    (``netstate.py``), so a peer joining a network never resends this task."""
+    return (int(task.desired_state), task.spec_hash, task.node_id, _attachments_json(task, view))
 
 
-def overlay_json(task: Task, view: View | None) -> str:
-    """The task's ``OverlayInfo`` as JSON ("" when it joins no overlay network or has no address yet)."""
-    if view is None or not task.networks:
+def _attachments_json(task: Task, view: View | None) -> str:
+    """The task's networks for the agent (label ``LABEL_NETWORKS``): every network of its spec in order
+    (by name), with the address the manager allocated on overlay networks, then ``ingress``."""
+    if not task.spec.networks and not task.networks:
         return ""
-    net = overlay.overlay_of(view.all("network"), task)
-    if net is None:
-        return ""
-    addrs = {n.id: n.status.addr for n in view.all("node")}
-    found = overlay.info(net, task, view.all("task"), addrs)
-    return found.to_json() if found is not None else ""
+    names = {n.id: n.spec.name for n in view.all("network")} if view is not None else {}
+    held = {a.network_id: a for a in task.networks}
+    out: list[dict[str, object]] = []
+    for att in task.spec.networks:
+        nid = next((i for i, name in names.items() if att.target in (i, name)), "")
+        mine = held.pop(nid, None)
+        out.append({"network": names.get(nid, att.target), "ip": mine.addresses[0] if mine and mine.addresses else "",
+                    "aliases": list(att.aliases)})
+    for nid, mine in held.items():  # ingress (the routing mesh), not named in the spec
+        out.append({"network": names.get(nid, nid), "ip": mine.addresses[0] if mine.addresses else "",
+                    "aliases": list(mine.aliases)})
+    return json.dumps(out, sort_keys=True)
 
 
-def overlay_peers_changed(task: Task | None) -> bool:
-    """Whether a change to ``task`` may change the peers other tasks' assignments carry."""
-    return task is not None and bool(task.networks)
-
-
-def container_spec(task: Task, on_overlay: bool = False) -> epb.ContainerSpec:
+def container_spec(task: Task, networks_json: str = "") -> epb.ContainerSpec:
     """The engine's ContainerSpec for a task (the agent adds name, swarm labels and networking)."""
     c = task.spec.container
     limits = task.spec.resources.limits
@@ -64,9 +67,10 @@ def container_spec(task: Task, on_overlay: bool = False) -> epb.ContainerSpec:
         workdir=c.workdir,
         user=c.user,
         hostname=c.hostname,
-        # the endpoint mode travels as a label: the agent's network manager gives vip-mode tasks a VIP
-        # (overlay tasks are dnsrr: a VIP from a node-local pool could collide with another node's task)
-        labels={**c.labels, LABEL_ENDPOINT_MODE: "dnsrr" if on_overlay else task.spec.endpoint.mode},
+        # the endpoint mode travels as a label: the agent's network manager gives vip-mode tasks a VIP on
+        # node-local bridge networks (on overlay networks the manager's VIP comes in the NetworkState)
+        labels={**c.labels, LABEL_ENDPOINT_MODE: task.spec.endpoint.mode,
+                **({LABEL_NETWORKS: networks_json} if networks_json else {})},
         mounts=[epb.Mount(type=m.type, source=m.source, target=m.target, read_only=m.read_only) for m in c.mounts],
         read_only=c.read_only,
         resources=epb.Resources(memory=limits.memory_bytes, nano_cpus=limits.nano_cpus),
@@ -74,37 +78,37 @@ def container_spec(task: Task, on_overlay: bool = False) -> epb.ContainerSpec:
         stop_signal=c.stop_signal,
         stop_timeout=int(round(c.stop_grace_period)),
         tty=c.tty,
-        **_networking(task),
+        **_networking(task, networks_json),
     )
 
 
-def _networking(task: Task) -> dict[str, object]:
-    """Single-node service networking until overlay networks exist: the task's first network is a bridge
-    network on its node (joined with the service's aliases), and published ports are host-mode ports."""
+def _networking(task: Task, networks_json: str) -> dict[str, object]:
+    """The first network (bridge on the node, or overlay with the manager's address) as the container's
+    network mode; the agent's network manager reads the others from the ``LABEL_NETWORKS`` label.
+    Only host-mode ports are the container's own: ingress-mode ports are the routing mesh's."""
     out: dict[str, object] = {}
-    if task.spec.networks:
-        first = task.spec.networks[0]
-        out["network_mode"] = first.target
-        out["network_aliases"] = list(first.aliases)
-        if task.networks and task.networks[0].addresses:  # overlay: the manager allocated the address
-            out["ipv4_address"] = task.networks[0].addresses[0]
+    attached = json.loads(networks_json) if networks_json else []
+    if attached:
+        first = attached[0]
+        out["network_mode"] = first["network"]
+        out["network_aliases"] = list(first["aliases"])
+        if first["ip"]:
+            out["ipv4_address"] = first["ip"]
     hc = task.spec.container.healthcheck
     if hc is not None and hc.test and "healthcheck" in epb.ContainerSpec.DESCRIPTOR.fields_by_name:
         ns = 1_000_000_000
         out["healthcheck"] = epb.HealthConfig(test=list(hc.test), interval=int(hc.interval * ns),
                                               timeout=int(hc.timeout * ns), retries=hc.retries,
                                               start_period=int(hc.start_period * ns))
-    if task.spec.endpoint.ports:
+    host_ports = [p for p in task.spec.endpoint.ports if p.publish_mode == "host"]
+    if host_ports:
         out["ports"] = [epb.PortBinding(host_port=p.published_port, container_port=p.target_port,
-                                        protocol=p.protocol) for p in task.spec.endpoint.ports]
+                                        protocol=p.protocol) for p in host_ports]
     return out
 
 
 def to_proto(task: Task, view: View | None = None) -> dpb.TaskAssignment:
     labels = dict(task.labels)
-    info = overlay_json(task, view)
-    if info:
-        labels[overlay.LABEL] = info
     return dpb.TaskAssignment(
         id=task.id,
         service_id=task.service_id,
@@ -114,7 +118,7 @@ def to_proto(task: Task, view: View | None = None) -> dpb.TaskAssignment:
         desired_state=int(task.desired_state),
         observed_state=int(task.status.state),
         container_id=task.status.container_id,
-        container=container_spec(task, bool(info)),
+        container=container_spec(task, _attachments_json(task, view)),
         service_labels=labels,
     )
 

@@ -16,7 +16,8 @@ from typing import Any
 
 import grpc
 
-from orchestrator.dispatcher import assignments
+from orchestrator import netalloc
+from orchestrator.dispatcher import assignments, netstate
 from orchestrator.dispatcher.heartbeats import HeartbeatMonitor
 from orchestrator.dispatcher.status import StatusBatcher, StatusReport
 from orchestrator.errors import NotFound, OrchError
@@ -111,6 +112,7 @@ class DispatcherServicer(drpc.DispatcherServicer):
                 if changes:
                     self.store.update(lambda tx: tx.update(tx.get("node", node.id).evolve(**changes)))
             self.heartbeats.seen(reg.node_id)
+            netalloc.ensure_node_ingress(self.store, reg.node_id)
             set_node_state(self.store, reg.node_id, NodeState.READY, "", self.clock(), addr=reg.addr or None)
         except OrchError as err:
             from orchestrator.api.server import status_code
@@ -134,18 +136,24 @@ class DispatcherServicer(drpc.DispatcherServicer):
             closed.set()
 
     def _assignments(self, node_id: str, context: grpc.ServicerContext, closed: threading.Event) -> Iterator[dpb.SessionMessage]:
-        view, watch = self.store.view_and_watch(["task", "node"])
+        view, watch = self.store.view_and_watch(["task", "network", "service", "node"])
         managers = manager_addrs(view)
         try:
             current = assignments.assignment_set(view.find("task", node_id=node_id), node_id)
             sent = {tid: assignments.agent_key(t, view) for tid, t in current.items()}
+            # the networks first: the agent creates a task's container only on networks it already has
+            net_msg = netstate.build(view, node_id)
+            net_sent = net_msg.SerializeToString(deterministic=True)
+            yield dpb.SessionMessage(network_state=net_msg)
             yield dpb.SessionMessage(assignments=assignments.complete(current, view))
             dirty: set[str] = set()
+            net_dirty = False
             while context.is_active() and not closed.is_set() and not self._stopping.is_set():
                 event = watch.get(timeout=POLL)
                 if event is None:
                     continue
                 if isinstance(event, Change) and event.kind == "node":
+                    net_dirty = True  # a node's address is its VXLAN endpoint
                     now_managers = manager_addrs(self.store.view())
                     if now_managers != managers:
                         managers = now_managers
@@ -153,24 +161,31 @@ class DispatcherServicer(drpc.DispatcherServicer):
                     continue
                 if isinstance(event, Change):
                     old, new = event.old, event.new
-                    if (old is not None and getattr(old, "node_id", "") == node_id) or (
-                        new is not None and getattr(new, "node_id", "") == node_id
-                    ):
+                    if netstate.relevant(old) or netstate.relevant(new):
+                        net_dirty = True
+                    if event.kind == "task" and ((old is not None and getattr(old, "node_id", "") == node_id) or (
+                            new is not None and getattr(new, "node_id", "") == node_id)):
                         dirty.add(event.obj.id)
-                    elif assignments.overlay_peers_changed(old) or assignments.overlay_peers_changed(new):
-                        # a task elsewhere on an overlay network: our tasks' peer lists may change
-                        dirty.update(sent)  # unchanged keys are filtered by ``increment``
                     continue
                 if isinstance(event, Reset):
+                    net_dirty = True
                     dirty.update(sent)
                     dirty.update(t.id for t in self.store.view().find("task", node_id=node_id))
-                if isinstance(event, Commit | Reset) and dirty:
+                if isinstance(event, Commit | Reset) and (dirty or net_dirty):
                     now_view = self.store.view()
-                    current = {tid: t for tid in dirty if assignments.assigned(t := now_view.get("task", tid), node_id)}
-                    msg = assignments.increment(sent, current, dirty, now_view)
-                    dirty = set()
-                    if msg is not None:
-                        yield dpb.SessionMessage(assignments=msg)
+                    if net_dirty:
+                        net_dirty = False
+                        net_msg = netstate.build(now_view, node_id)
+                        data = net_msg.SerializeToString(deterministic=True)
+                        if data != net_sent:
+                            net_sent = data
+                            yield dpb.SessionMessage(network_state=net_msg)
+                    if dirty:
+                        current = {tid: t for tid in dirty if assignments.assigned(t := now_view.get("task", tid), node_id)}
+                        msg = assignments.increment(sent, current, dirty, now_view)
+                        dirty = set()
+                        if msg is not None:
+                            yield dpb.SessionMessage(assignments=msg)
         finally:
             watch.close()
             log.info("agent session closed for node %s", node_id)

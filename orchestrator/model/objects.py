@@ -25,6 +25,9 @@ class Network(Stored):
 
     spec: NetworkSpec
     vni: int = 0
+    # node id -> the node's own address on this overlay network (Docker's per-node "lb" endpoint): the
+    # source of traffic the node balances to a VIP or mesh port, so replies come back through it.
+    lb_addresses: dict[str, str] = Field(default_factory=dict)
 
     @property
     def name(self) -> str:

@@ -138,12 +138,27 @@ class UpdateStatus(Model):
     completed_at: float = 0.0
 
 
+class VirtualIP(Model):
+    """A service's VIP on one overlay network (Swarm's ``Endpoint.VirtualIPs``)."""
+
+    network_id: str
+    addr: str
+
+
+class EndpointStatus(Model):
+    """What the manager allocated for a service's endpoint: VIPs, and ports with published ports filled."""
+
+    virtual_ips: list[VirtualIP] = Field(default_factory=list)
+    ports: list[PortConfig] = Field(default_factory=list)
+
+
 class Service(Stored):
     kind = "service"
 
     spec: ServiceSpec
     previous_spec: ServiceSpec | None = None
     update_status: UpdateStatus | None = None
+    endpoint: EndpointStatus | None = None  # written by the allocator (orchestrator/netalloc.py)
 
     @property
     def name(self) -> str:

@@ -15,13 +15,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from orchestrator import overlay
-from orchestrator.model import Task, TaskState, TaskStatus
+from orchestrator import netalloc, overlay
+from orchestrator.errors import OrchError
+from orchestrator.model import Service, Task, TaskState, TaskStatus
 from orchestrator.reconcile.loop import Loop
 from orchestrator.scheduler.nodeinfo import build_node_infos
 from orchestrator.scheduler.pipeline import Pipeline
 from orchestrator.scheduler.ranking import choose
-from orchestrator.store import Change, MemoryStore, View
+from orchestrator.store import Change, MemoryStore, Tx, View
 
 log = logging.getLogger(__name__)
 
@@ -64,20 +65,62 @@ def schedule(view: View, tasks: list[Task] | None = None, pipeline: Pipeline | N
 
 
 def write_decisions(store: MemoryStore, view: View, decisions: Decisions, now: float) -> int:
-    """Commit assignments and changed pending reasons in one batch; returns failed groups."""
-    networks = view.all("network")
+    """Commit assignments and changed pending reasons in one batch; returns failed groups.
+
+    Network attachments are allocated here, with the assignment: an address on every overlay network
+    the task joins, the node's lb address on those networks when it has none yet, and the service's
+    endpoint (VIPs, mesh ports) when it lags the spec (see ``orchestrator/netalloc.py``).
+    """
+    networks = {n.id: n for n in view.all("network")}
+    services = {s.id: s for s in view.all("service")}
+    tasks = view.all("task")
     used: dict[str, set[str]] = {}  # overlay network id -> addresses held (cluster-wide IPAM)
-    with store.batch() as batch:
-        for task_id, node_id in decisions.assigned.items():
-            task = view.get("task", task_id)
-            status = TaskStatus(state=TaskState.ASSIGNED, message="scheduler assigned task to node", timestamp=now)
-            changes = {"node_id": node_id, "status": status}
-            net = overlay.overlay_of(networks, task)
-            if net is not None and not task.networks:
+    planned: list[tuple[Task, dict[str, object], Service | None]] = []
+    lb_changed: set[str] = set()
+    for task_id, node_id in decisions.assigned.items():
+        task = view.get("task", task_id)
+        status = TaskStatus(state=TaskState.ASSIGNED, message="scheduler assigned task to node", timestamp=now)
+        changes: dict[str, object] = {"node_id": node_id, "status": status}
+        nets = overlay.overlays_of(networks.values(), task)
+        new_svc: Service | None = None
+        try:
+            svc = services.get(task.service_id)
+            if svc is not None and netalloc.needs_endpoint(svc, networks.values()):
+                new_svc = services[svc.id] = netalloc.with_endpoint(view, svc, used)
+                for v in new_svc.endpoint.virtual_ips if new_svc.endpoint else []:
+                    used.setdefault(v.network_id, overlay.used_addresses(
+                        tasks, v.network_id, services.values(), networks.values())).add(v.addr)
+            for net, _ in nets:
                 if net.id not in used:
-                    used[net.id] = overlay.used_addresses(view.all("task"), net.id)
-                changes["networks"] = overlay.attachment(net, task, used[net.id])
-            batch.update(lambda tx, t=task, c=changes: tx.update(t.evolve(**c)))
+                    used[net.id] = overlay.used_addresses(tasks, net.id, services.values(), networks.values())
+            if nets and not task.networks:
+                changes["networks"] = overlay.attachments(nets, used)
+            for net, _ in nets:
+                current = networks[net.id]
+                if node_id not in current.lb_addresses:
+                    addr = overlay.allocate(current, used[net.id], top_down=True)
+                    networks[net.id] = current.evolve(lb_addresses={**current.lb_addresses, node_id: addr})
+                    lb_changed.add(net.id)
+        except OrchError as err:
+            log.warning("scheduler: network allocation for task %s failed: %s", task.id, err)
+            continue
+        planned.append((task, changes, new_svc))
+    if lb_changed:
+        # One write for the networks first (several tasks' groups cannot each update one object); if it
+        # loses a race, nothing is assigned and the next pass allocates again.
+        try:
+            store.update(lambda tx: [tx.update(networks[nid]) for nid in sorted(lb_changed)])
+        except OrchError as err:
+            log.info("scheduler: lb addresses not written: %s", err)
+            return 1
+    with store.batch() as batch:
+        for task, changes, new_svc in planned:
+            def write(tx: Tx, t: Task = task, c: dict[str, object] = changes, s: Service | None = new_svc) -> None:
+                if s is not None:
+                    tx.update(s)
+                tx.update(t.evolve(**c))
+
+            batch.update(write)
         for task_id, reason in decisions.unplaceable.items():
             task = view.get("task", task_id)
             if task.status.err == reason:

@@ -140,12 +140,86 @@ class Managers(_message.Message):
     addrs: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, addrs: _Optional[_Iterable[str]] = ...) -> None: ...
 
+class OverlayEndpoint(_message.Message):
+    __slots__ = ("ip", "node_addr", "task", "service_id", "aliases", "running")
+    IP_FIELD_NUMBER: _ClassVar[int]
+    NODE_ADDR_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    ALIASES_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_FIELD_NUMBER: _ClassVar[int]
+    ip: str
+    node_addr: str
+    task: str
+    service_id: str
+    aliases: _containers.RepeatedScalarFieldContainer[str]
+    running: bool
+    def __init__(self, ip: _Optional[str] = ..., node_addr: _Optional[str] = ..., task: _Optional[str] = ..., service_id: _Optional[str] = ..., aliases: _Optional[_Iterable[str]] = ..., running: _Optional[bool] = ...) -> None: ...
+
+class OverlayService(_message.Message):
+    __slots__ = ("service_id", "name", "aliases", "vip")
+    SERVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ALIASES_FIELD_NUMBER: _ClassVar[int]
+    VIP_FIELD_NUMBER: _ClassVar[int]
+    service_id: str
+    name: str
+    aliases: _containers.RepeatedScalarFieldContainer[str]
+    vip: str
+    def __init__(self, service_id: _Optional[str] = ..., name: _Optional[str] = ..., aliases: _Optional[_Iterable[str]] = ..., vip: _Optional[str] = ...) -> None: ...
+
+class OverlayNetwork(_message.Message):
+    __slots__ = ("id", "name", "subnet", "gateway", "vni", "ingress", "lb_addr", "endpoints", "services")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SUBNET_FIELD_NUMBER: _ClassVar[int]
+    GATEWAY_FIELD_NUMBER: _ClassVar[int]
+    VNI_FIELD_NUMBER: _ClassVar[int]
+    INGRESS_FIELD_NUMBER: _ClassVar[int]
+    LB_ADDR_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
+    SERVICES_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    name: str
+    subnet: str
+    gateway: str
+    vni: int
+    ingress: bool
+    lb_addr: str
+    endpoints: _containers.RepeatedCompositeFieldContainer[OverlayEndpoint]
+    services: _containers.RepeatedCompositeFieldContainer[OverlayService]
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., subnet: _Optional[str] = ..., gateway: _Optional[str] = ..., vni: _Optional[int] = ..., ingress: _Optional[bool] = ..., lb_addr: _Optional[str] = ..., endpoints: _Optional[_Iterable[_Union[OverlayEndpoint, _Mapping]]] = ..., services: _Optional[_Iterable[_Union[OverlayService, _Mapping]]] = ...) -> None: ...
+
+class MeshPort(_message.Message):
+    __slots__ = ("protocol", "published_port", "target_port", "service_id", "backends")
+    PROTOCOL_FIELD_NUMBER: _ClassVar[int]
+    PUBLISHED_PORT_FIELD_NUMBER: _ClassVar[int]
+    TARGET_PORT_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    BACKENDS_FIELD_NUMBER: _ClassVar[int]
+    protocol: str
+    published_port: int
+    target_port: int
+    service_id: str
+    backends: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, protocol: _Optional[str] = ..., published_port: _Optional[int] = ..., target_port: _Optional[int] = ..., service_id: _Optional[str] = ..., backends: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class NetworkState(_message.Message):
+    __slots__ = ("networks", "mesh")
+    NETWORKS_FIELD_NUMBER: _ClassVar[int]
+    MESH_FIELD_NUMBER: _ClassVar[int]
+    networks: _containers.RepeatedCompositeFieldContainer[OverlayNetwork]
+    mesh: _containers.RepeatedCompositeFieldContainer[MeshPort]
+    def __init__(self, networks: _Optional[_Iterable[_Union[OverlayNetwork, _Mapping]]] = ..., mesh: _Optional[_Iterable[_Union[MeshPort, _Mapping]]] = ...) -> None: ...
+
 class SessionMessage(_message.Message):
-    __slots__ = ("welcome", "assignments", "managers")
+    __slots__ = ("welcome", "assignments", "managers", "network_state")
     WELCOME_FIELD_NUMBER: _ClassVar[int]
     ASSIGNMENTS_FIELD_NUMBER: _ClassVar[int]
     MANAGERS_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_STATE_FIELD_NUMBER: _ClassVar[int]
     welcome: Welcome
     assignments: Assignments
     managers: Managers
-    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., assignments: _Optional[_Union[Assignments, _Mapping]] = ..., managers: _Optional[_Union[Managers, _Mapping]] = ...) -> None: ...
+    network_state: NetworkState
+    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., assignments: _Optional[_Union[Assignments, _Mapping]] = ..., managers: _Optional[_Union[Managers, _Mapping]] = ..., network_state: _Optional[_Union[NetworkState, _Mapping]] = ...) -> None: ...

@@ -46,7 +46,7 @@ def test_desired_documents_are_valid_control_api_specs(tmp_path: Path) -> None:
     assert web["TaskTemplate"]["Networks"] == [{"Target": "p_default", "Aliases": ["web", "p_web"]}]
     assert web["TaskTemplate"]["ContainerSpec"]["Mounts"] == [{"Type": "volume", "Source": "p_data", "Target": "/data"}]
     assert web["EndpointSpec"]["Ports"] == [{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": 8080,
-                                             "PublishMode": "host"}]
+                                             "PublishMode": "ingress"}]
     spec = service_spec_from_doc(web)
     assert spec.task.container.env == ["A=1"]
     assert spec.task.container.healthcheck is not None and spec.task.container.healthcheck.interval == 1.0
@@ -62,23 +62,43 @@ def test_hash_ignores_replicas_and_plan_buckets(tmp_path: Path) -> None:
     existing = {s.name: {"Spec": s.doc} for s in d.services.values()}
     existing["p_old"] = {"Spec": {"Name": "p_old", "Labels": {}}}
     same = plan(d, existing, {"p_default"}, {"p_data"})
-    assert (same.create, same.recreate, same.scale, same.noop) == ([], [], {}, ["db", "web"])
+    assert (same.create, same.update, same.recreate, same.scale, same.noop) == ([], [], [], {}, ["db", "web"])
     assert same.orphans == ["p_old"] and not same.changes()
     edited = desired_state(project(tmp_path, BASE.replace('A: "1"', 'A: "2"')), scale={"db": 5})
     p = plan(edited, existing, set(), set(), remove_orphans=True)
-    assert p.recreate == ["web"] and p.scale == {"db": 5} and p.remove == ["p_old"]
+    assert p.update == ["web"] and p.recreate == [] and p.scale == {"db": 5} and p.remove == ["p_old"]
     assert p.networks == ["p_default"] and p.volumes == ["p_data"]
-    assert plan(d, existing, set(), set(), force_recreate=True).recreate == ["db", "web"]
+    assert plan(d, existing, set(), set(), force_recreate=True).update == ["db", "web"]
+    global_db = desired_state(project(tmp_path, BASE.replace("deploy: {replicas: 3}", "deploy: {mode: global}")))
+    assert plan(global_db, existing, set(), set()).recreate == ["db"], "a mode change cannot be an update"
     assert existing["p_web"]["Spec"]["Labels"][LABEL_HASH] == d.services["web"].config_hash
 
 
 @pytest.mark.parametrize("text, message", [
-    ("services:\n  a:\n    image: busybox\n    ports: ['80:80']\n    deploy: {replicas: 2}\n", "at most 1 replica"),
     ("services:\n  a:\n    image: busybox\n    networks: [x, y]\nnetworks: {x: {}, y: {}}\n", "more than one network"),
-    ("services:\n  a:\n    build: .\n", "services.a.build: not supported"),
     ("services:\n  a:\n    image: busybox\n    ports: ['80:80']\n  b:\n    image: busybox\n    ports: ['80:81']\n",
      "80"),
 ])
 def test_refused_before_any_write(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ComposeError, match=message):
         desired_state(project(tmp_path, "name: p\n" + text))
+
+
+def test_replicas_publish_through_the_routing_mesh(tmp_path: Path) -> None:
+    text = ("name: p\nservices:\n  a:\n    image: busybox\n    ports: ['80:80', {target: 81, published: 8081, mode: host}]\n"
+            "    deploy: {replicas: 3}\n")
+    doc = desired_state(project(tmp_path, text)).services["a"].doc
+    assert [p["PublishMode"] for p in doc["EndpointSpec"]["Ports"]] == ["ingress", "host"]
+
+
+def test_build_runs_the_named_or_default_image_and_update_config_is_passed(tmp_path: Path) -> None:
+    text = ("name: p\nservices:\n  a:\n    build: .\n  b:\n    build: .\n    image: mine:1\n"
+            "    deploy: {update_config: {parallelism: 2, delay: 1s, order: start-first, failure_action: continue}}\n")
+    d = desired_state(project(tmp_path, text))
+    assert (d.services["a"].image, d.services["a"].build) == ("p-a", True)
+    assert d.services["b"].image == "mine:1"
+    spec = service_spec_from_doc(d.services["b"].doc)
+    cfg = spec.update_config
+    assert (cfg.parallelism, cfg.delay, cfg.order, cfg.failure_action) == (2, 1.0, "start-first", "continue")
+    with pytest.raises(ComposeError, match="services.b.deploy.update_config.order"):
+        desired_state(project(tmp_path, text.replace("start-first", "sideways")))

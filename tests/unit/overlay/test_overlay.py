@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from orchestrator import overlay
@@ -12,8 +10,6 @@ from orchestrator.errors import AlreadyExists, InvalidArgument
 from orchestrator.model import (
     ContainerSpec,
     NetworkAttachmentConfig,
-    Node,
-    NodeStatus,
     Task,
     TaskSpec,
     TaskState,
@@ -49,33 +45,6 @@ def test_addresses_never_repeat_and_skip_the_gateway() -> None:
     assert got == ["10.0.1.2", "10.0.1.3", "10.0.1.4"]
     held = task("n1").evolve(networks=[{"network_id": net.id, "addresses": ["10.0.1.2"]}])
     assert overlay.used_addresses([held], net.id) == {"10.0.1.2"}
-
-
-def test_assignment_carries_address_and_peers_on_other_nodes() -> None:
-    store = MemoryStore()
-    net = overlay.new_network([], "ovl")
-    nodes = [Node(id=f"n{i}", hostname=f"h{i}", status=NodeStatus(addr=f"10.99.0.{i}:2377")) for i in (1, 2)]
-    t1 = task("n1").evolve(networks=[{"network_id": net.id, "addresses": ["10.0.1.2"]}])
-    t2 = task("n2", slot=2).evolve(networks=[{"network_id": net.id, "addresses": ["10.0.1.3"]}])
-
-    def fill(tx: object) -> None:
-        for obj in (net, *nodes, t1, t2):
-            tx.create(obj)  # type: ignore[attr-defined]
-
-    store.update(fill)
-    view = store.view()
-    msg = asg.to_proto(t1, view)
-    info = overlay.OverlayInfo.from_json(msg.service_labels[overlay.LABEL])
-    assert (info.ip, info.vni, info.subnet) == ("10.0.1.2", net.vni, "10.0.1.0/24")
-    assert {(p.ip, p.node_addr) for p in info.peers} == {("10.0.1.2", "10.99.0.1"), ("10.0.1.3", "10.99.0.2")}
-    assert t2.name in next(p.names for p in info.peers if p.ip == "10.0.1.3")
-    assert msg.container.ipv4_address == "10.0.1.2" and msg.container.network_mode == "ovl"
-    assert json.loads(msg.service_labels[overlay.LABEL])["name"] == "ovl"
-    # a peer leaving changes the key the dispatcher compares, so the assignment is sent again
-    before = asg.agent_key(t1, view)
-    stored = store.view().get("task", t2.id)
-    store.update(lambda tx: tx.update(stored.evolve(desired_state=TaskState.SHUTDOWN)))
-    assert asg.agent_key(t1, store.view()) != before
 
 
 def test_tasks_without_overlay_are_unchanged() -> None:
