@@ -32,6 +32,8 @@ from orchestrator.model import (
     ServiceSpec,
     Task,
     TaskSpec,
+    UpdateConfig,
+    UpdateStatus,
 )
 
 NS = 1_000_000_000
@@ -145,8 +147,47 @@ def service_spec_doc(spec: ServiceSpec) -> dict[str, Any]:
         "Labels": dict(spec.labels),
         "TaskTemplate": task_spec_doc(spec.task),
         "Mode": mode,
+        "UpdateConfig": update_config_doc(spec.update_config),
+        "RollbackConfig": update_config_doc(spec.rollback_config),
         "EndpointSpec": endpoint_spec_doc(spec.task.endpoint),
     }
+
+
+def update_config_doc(cfg: UpdateConfig) -> dict[str, Any]:
+    return {"Parallelism": cfg.parallelism, "Delay": _ns(cfg.delay), "FailureAction": cfg.failure_action,
+            "Monitor": _ns(cfg.monitor), "MaxFailureRatio": cfg.max_failure_ratio, "Order": cfg.order}
+
+
+def _update_config(doc: Any, key: str) -> UpdateConfig:
+    """Docker's UpdateConfig/RollbackConfig; missing keys keep Docker's defaults."""
+    if doc is None:
+        return UpdateConfig()
+    if not isinstance(doc, dict):
+        raise InvalidArgument(f"invalid service spec: {key} must be an object")
+    parallelism = doc.get("Parallelism", 1)
+    if not isinstance(parallelism, int) or isinstance(parallelism, bool) or parallelism < 0:
+        raise InvalidArgument(f"invalid service spec: {key}.Parallelism must be a number >= 0")
+    action = str(doc.get("FailureAction") or "pause")
+    if action not in ("pause", "continue", "rollback"):
+        raise InvalidArgument(f"invalid {key} failure action {action!r}: use pause, continue or rollback")
+    order = str(doc.get("Order") or "stop-first")
+    if order not in ("stop-first", "start-first"):
+        raise InvalidArgument(f"invalid {key} order {order!r}: use stop-first or start-first")
+    ratio = doc.get("MaxFailureRatio") or 0.0
+    if not isinstance(ratio, int | float) or isinstance(ratio, bool) or not 0 <= ratio <= 1:
+        raise InvalidArgument(f"invalid service spec: {key}.MaxFailureRatio must be between 0 and 1")
+    return UpdateConfig(parallelism=parallelism, delay=_seconds(doc.get("Delay"), f"{key}.Delay"),
+                        failure_action=action, order=order,  # type: ignore[arg-type]
+                        monitor=_seconds(doc.get("Monitor"), f"{key}.Monitor") if doc.get("Monitor") else 5.0,
+                        max_failure_ratio=float(ratio))
+
+
+def update_status_doc(status: UpdateStatus) -> dict[str, Any]:
+    doc: dict[str, Any] = {"State": status.state, "StartedAt": timestamp(status.started_at)}
+    if status.completed_at:
+        doc["CompletedAt"] = timestamp(status.completed_at)
+    doc["Message"] = status.message
+    return doc
 
 
 def endpoint_spec_doc(endpoint: EndpointSpec) -> dict[str, Any]:
@@ -283,15 +324,17 @@ def service_spec_from_doc(doc: Any) -> ServiceSpec:
         endpoint=_endpoint(doc.get("EndpointSpec")),
         force_update=int(tmpl.get("ForceUpdate") or 0),
     )
+    rolling = {"update_config": _update_config(doc.get("UpdateConfig"), "UpdateConfig"),
+               "rollback_config": _update_config(doc.get("RollbackConfig"), "RollbackConfig")}
     mode = doc.get("Mode") or {"Replicated": {"Replicas": 1}}
     if "Global" in mode:
         return ServiceSpec(name=str(doc.get("Name") or ""), labels=_str_map(doc.get("Labels"), "Labels"), task=task,
-                           mode="global", replicas=0)
+                           mode="global", replicas=0, **rolling)
     replicas = (mode.get("Replicated") or {}).get("Replicas", 1)
     if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
         raise InvalidArgument(f"invalid replicas value {replicas!r}: replicas must be a number >= 0")
     return ServiceSpec(name=str(doc.get("Name") or ""), labels=_str_map(doc.get("Labels"), "Labels"), task=task,
-                       mode="replicated", replicas=replicas)
+                       mode="replicated", replicas=replicas, **rolling)
 
 
 # ---------------------------------------------------------------------------------- objects
@@ -307,6 +350,8 @@ def service_doc(svc: Service, running: int | None = None, desired: int | None = 
     if svc.previous_spec is not None:
         doc["PreviousSpec"] = service_spec_doc(svc.previous_spec)
     doc["Endpoint"] = {"Spec": endpoint_spec_doc(svc.spec.task.endpoint)}
+    if svc.update_status is not None:
+        doc["UpdateStatus"] = update_status_doc(svc.update_status)
     if running is not None and desired is not None:
         doc["ServiceStatus"] = {"RunningTasks": running, "DesiredTasks": desired, "CompletedTasks": 0}
     return doc

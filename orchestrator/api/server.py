@@ -129,6 +129,15 @@ class ControlServicer(rpc.ControlServicer):
         return pb.ScaleServiceReply(id=svc.id, name=svc.spec.name, replicas=svc.spec.replicas)
 
     @_mapped
+    def UpdateService(self, request: pb.UpdateServiceRequest, context: grpc.ServicerContext) -> pb.UpdateServiceReply:
+        try:
+            doc = json.loads(request.spec_json)
+        except ValueError as err:
+            raise InvalidArgument(f"invalid service spec: not JSON ({err})") from None
+        svc = self.control.update_service(request.ref, request.version, doc)
+        return pb.UpdateServiceReply(id=svc.id, name=svc.spec.name, version=svc.meta.version)
+
+    @_mapped
     def RemoveServices(self, request: pb.RemoveServicesRequest, context: grpc.ServicerContext) -> pb.RemoveServicesReply:
         return pb.RemoveServicesReply(removed=self.control.remove_services(list(request.refs)))
 

@@ -51,6 +51,35 @@ class GrpcCluster:
 
         self.control.CreateService(cpb.CreateServiceRequest(spec_json=json.dumps(doc)))
 
+    def update_service(self, name: str, doc: dict[str, Any], force: bool = False) -> None:
+        """UpdateService with the version just read (re-read on a race); ``force`` bumps ForceUpdate."""
+        from proto.orch.v1 import control_pb2 as cpb
+
+        for attempt in range(5):
+            have = json.loads(self.control.InspectService(cpb.ControlRef(ref=name)).json)
+            want = json.loads(json.dumps(doc))
+            if force:
+                bump = int((have["Spec"].get("TaskTemplate") or {}).get("ForceUpdate") or 0) + 1
+                want["TaskTemplate"]["ForceUpdate"] = bump
+            try:
+                self.control.UpdateService(cpb.UpdateServiceRequest(ref=have["ID"], version=have["Version"]["Index"],
+                                                                    spec_json=json.dumps(want)))
+                return
+            except grpc.RpcError as e:
+                if e.code() != grpc.StatusCode.ABORTED or attempt == 4:  # type: ignore[attr-defined]
+                    raise
+
+    def image_exists(self, ref: str) -> bool:
+        from proto.orch.v1 import engine_pb2 as epb
+
+        try:
+            self.engine.ImageInspect(epb.RefRequest(ref=ref))
+            return True
+        except grpc.RpcError as e:
+            if e.code() == grpc.StatusCode.NOT_FOUND:  # type: ignore[attr-defined]
+                return False
+            raise
+
     def remove_services(self, names: list[str]) -> None:
         from proto.orch.v1 import control_pb2 as cpb
 
@@ -122,7 +151,7 @@ class ProgressPrinter:
     on a TTY one row per network, volume and service is redrawn in place with a spinner until it is done.
     """
 
-    DONE = ("Created", "Recreated", "Removed", "Running", "Scaled", "Healthy", "Started", "Exited (0)", "Stopped")
+    DONE = ("Created", "Recreated", "Updated", "Removed", "Running", "Scaled", "Healthy", "Started", "Exited (0)", "Stopped")
 
     def __init__(self, stream: Any = None, live: bool | None = None) -> None:
         self.stream = stream or sys.stderr
@@ -298,7 +327,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     cluster = GrpcCluster()
     opts = UpOptions(services=list(args.services), scale=_parse_scale(args.scale),
                      force_recreate=args.force_recreate, no_recreate=args.no_recreate,
-                     remove_orphans=args.remove_orphans, wait=args.wait, timeout=float(args.wait_timeout))
+                     remove_orphans=args.remove_orphans, wait=args.wait, timeout=float(args.wait_timeout),
+                     build=getattr(args, "build", False))
     with ProgressPrinter() as progress:
         desired, plan = up(project, cluster, opts, progress)
     for warning in desired.warnings:
@@ -578,6 +608,7 @@ def _up_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--wait", action="store_true", help="wait for services to be running and healthy")
     p.add_argument("--wait-timeout", default=120, type=float, help="seconds to wait (default 120)")
     p.add_argument("--force-recreate", action="store_true")
+    p.add_argument("--build", action="store_true", help="build images first (not supported yet: an error)")
     p.add_argument("--no-recreate", action="store_true")
     p.add_argument("--remove-orphans", action="store_true")
     p.add_argument("--scale", action="append", default=[], metavar="SERVICE=NUM")

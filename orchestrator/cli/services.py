@@ -1,4 +1,4 @@
-"""`orch service create|ls|ps|inspect|scale|rm|logs`, as `docker service` does them.
+"""`orch service create|ls|ps|inspect|scale|rm|logs`, as `docker service` does them (`update`: service_update.py).
 
 Flags are turned into Docker's ServiceSpec JSON here (the ControlAPI's input shape) with the shared
 flag parsers of ``parse.py``; the manager validates what needs the cluster (constraints, names).
@@ -64,6 +64,11 @@ def add_arguments(sub: Any) -> None:
     p.add_argument("--stop-signal", default=None)
     p.add_argument("--init", action="store_true")
     p.add_argument("--read-only", action="store_true")
+    p.add_argument("-p", "--publish", action="append", default=[])
+    p.add_argument("--update-parallelism", default=None)
+    p.add_argument("--update-delay", default=None)
+    p.add_argument("--update-order", default=None, choices=["start-first", "stop-first"])
+    p.add_argument("--update-failure-action", default=None, choices=["pause", "continue", "rollback"])
     _add_detach(p)
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("image")
@@ -95,6 +100,10 @@ def add_arguments(sub: Any) -> None:
     _add_detach(p)
     p.add_argument("specs", nargs="+", metavar="SERVICE=REPLICAS")
     p.set_defaults(func=_lazy(m, "cmd_scale"))
+
+    from orchestrator.cli.service_update import add_update_parser
+
+    add_update_parser(ssub, _lazy, _add_detach)
 
     p = ssub.add_parser("rm", aliases=["remove"], help="Remove one or more services")
     p.add_argument("services", nargs="+")
@@ -218,7 +227,26 @@ def build_spec(args: argparse.Namespace) -> dict[str, Any]:
         template["Placement"] = placement
     if args.network:
         template["Networks"] = [{"Target": n} for n in args.network]
-    return {"Name": args.name, "Labels": service_labels, "TaskTemplate": template, "Mode": mode}
+    doc = {"Name": args.name, "Labels": service_labels, "TaskTemplate": template, "Mode": mode}
+    if args.publish:
+        from orchestrator.cli.service_update import port_docs
+
+        doc["EndpointSpec"] = {"Mode": "vip", "Ports": port_docs(args.publish)}
+    update: dict[str, Any] = {}
+    if args.update_parallelism is not None:
+        update["Parallelism"] = _uint(args.update_parallelism, "--update-parallelism")
+    if args.update_delay is not None:
+        try:
+            update["Delay"] = int(parse.parse_duration(args.update_delay, "--update-delay") * NS)
+        except parse.FlagError as e:
+            raise CliError(str(e)) from None
+    if args.update_order is not None:
+        update["Order"] = args.update_order
+    if args.update_failure_action is not None:
+        update["FailureAction"] = args.update_failure_action
+    if update:
+        doc["UpdateConfig"] = update
+    return doc
 
 
 def cmd_create(args: argparse.Namespace) -> int:
@@ -352,6 +380,12 @@ def _pretty(doc: dict[str, Any]) -> str:
         lines.append("Service Mode:\tGlobal")
     else:
         lines += ["Service Mode:\tReplicated", f" Replicas:\t{mode['Replicated']['Replicas']}"]
+    status = doc.get("UpdateStatus") or {}
+    if status:
+        lines += ["UpdateStatus:", f" State:\t\t{status.get('State', '')}", f" Started:\t{status.get('StartedAt', '')}"]
+        if status.get("CompletedAt"):
+            lines.append(f" Completed:\t{status['CompletedAt']}")
+        lines.append(f" Message:\t{status.get('Message', '')}")
     placement = tmpl.get("Placement") or {}
     lines.append("Placement:")
     if placement.get("Constraints"):
@@ -365,6 +399,13 @@ def _pretty(doc: dict[str, Any]) -> str:
     if rp:
         lines += ["RestartPolicy:", f" Condition:\t{rp.get('Condition', 'any')}",
                   f" Delay:\t\t{rp.get('Delay', 0) / NS:g}s", f" MaxAttempts:\t{rp.get('MaxAttempts', 0)}"]
+    uc = spec.get("UpdateConfig") or {}
+    if uc:
+        lines += ["UpdateConfig:", f" Parallelism:\t{uc.get('Parallelism', 1)}"]
+        if uc.get("Delay"):
+            lines.append(f" Delay:\t\t{uc['Delay'] / NS:g}s")
+        lines += [f" On failure:\t{uc.get('FailureAction', 'pause')}", f" Monitor:\t{uc.get('Monitor', 0) / NS:g}s",
+                  f" Max failure ratio: {uc.get('MaxFailureRatio', 0):g}", f" Update order:      {uc.get('Order', 'stop-first')}"]
     lines += ["ContainerSpec:", f" Image:\t\t{c.get('Image', '')}"]
     if c.get("Command"):
         lines.append(f" Command:\t{' '.join(c['Command'])}")
@@ -395,7 +436,13 @@ def _pretty(doc: dict[str, Any]) -> str:
                 from orchestrator.cli.table import bytes_size
 
                 lines.append(f"  Memory:\t{bytes_size(r['MemoryBytes'])}")
-    lines.append(f"Endpoint Mode:\t{(spec.get('EndpointSpec') or {}).get('Mode', 'vip')}")
+    endpoint = spec.get("EndpointSpec") or {}
+    lines.append(f"Endpoint Mode:\t{endpoint.get('Mode', 'vip')}")
+    if endpoint.get("Ports"):
+        lines.append("Ports:")
+        for p in endpoint["Ports"]:
+            lines += [f" PublishedPort = {p.get('PublishedPort', 0)}", f"  Protocol = {p.get('Protocol', 'tcp')}",
+                      f"  TargetPort = {p.get('TargetPort', 0)}", f"  PublishMode = {p.get('PublishMode', 'ingress')}"]
     return "\n".join(lines) + "\n"
 
 

@@ -1,7 +1,7 @@
 """Carrying out `orch up` / `orch down` against a cluster (the "do" half; ``plan.py`` decides).
 
 Everything goes through the daemon's public APIs: services through the ControlAPI (the same
-CreateService / ScaleService / RemoveServices calls `orch service` makes, with the ServiceSpec JSON
+CreateService / UpdateService / ScaleService / RemoveServices calls `orch service` makes, with the ServiceSpec JSON
 built by ``plan.py``), networks through the Networks API, volumes and containers through the Engine
 API. Order of writes in `up`: networks, volumes, orphans, then services batch by batch in
 ``depends_on`` order, waiting for each dependency's condition (started, healthy, completed) before
@@ -30,6 +30,8 @@ class Cluster(Protocol):
     def services(self, project: str) -> dict[str, dict[str, Any]]: ...
     def all_services(self) -> list[dict[str, Any]]: ...
     def create_service(self, doc: dict[str, Any]) -> None: ...
+    def update_service(self, name: str, doc: dict[str, Any], force: bool = False) -> None: ...
+    def image_exists(self, ref: str) -> bool: ...
     def remove_services(self, names: list[str]) -> None: ...
     def scale(self, name: str, replicas: int) -> None: ...
     def tasks(self, service: str) -> list[dict[str, Any]]: ...
@@ -49,6 +51,7 @@ class UpOptions:
     force_recreate: bool = False
     no_recreate: bool = False
     remove_orphans: bool = False
+    build: bool = False
     wait: bool = False
     timeout: float = 120.0
 
@@ -60,6 +63,7 @@ def _noop(kind: str, name: str, what: str) -> None:
 def prepare(project: Project, cluster: Cluster, opts: UpOptions) -> tuple[DesiredState, Plan]:
     """Validate against the file and the cluster (never writes)."""
     desired = desired_state(project, opts.scale, opts.services or None)
+    check_images(desired, cluster, opts.build)
     existing = cluster.services(project.name)
     taken: dict[tuple[int, str], str] = {}
     for doc in cluster.all_services():
@@ -110,7 +114,11 @@ def up(project: Project, cluster: Cluster, opts: UpOptions, progress: Progress =
     for batch in desired.order:
         for name in batch:
             want = desired.services[name]
-            if name in p.recreate:
+            if name in p.update:
+                progress("Service", want.name, "Updating")
+                cluster.update_service(want.name, want.doc, force=opts.force_recreate)
+                progress("Service", want.name, "Updated")
+            elif name in p.recreate:
                 progress("Service", want.name, "Recreating")
                 cluster.remove_services([want.name])
                 cluster.create_service(want.doc)
@@ -135,9 +143,24 @@ def up(project: Project, cluster: Cluster, opts: UpOptions, progress: Progress =
     return desired, p
 
 
-def _running_tasks(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def check_images(desired: DesiredState, cluster: Cluster, build: bool) -> None:
+    """Services with ``build:`` run an image that must exist already: orch does not build (yet)."""
+    builds = [w for w in desired.services.values() if w.build]
+    if build and builds:
+        raise ComposeError(f"service {builds[0].service!r}: --build: building images is not supported yet; "
+                           f"build {builds[0].image} elsewhere and load it (orch load), then run up without --build")
+    for want in builds:
+        if not cluster.image_exists(want.image):
+            raise ComposeError(f"service {want.service!r} has build: and its image {want.image} does not exist: "
+                               "building images is not supported yet (build and load it, or set image:)")
+
+
+def _running_tasks(tasks: list[dict[str, Any]], template: Any = None) -> list[dict[str, Any]]:
+    """Tasks running and desired to run; with ``template`` (the service's TaskTemplate), only those of
+    that spec, so that a service being rolled counts only its updated tasks."""
     return [t for t in tasks if t.get("DesiredState") == "running"
-            and (t.get("Status") or {}).get("State") == "running"]
+            and (t.get("Status") or {}).get("State") == "running"
+            and (template is None or "Spec" not in t or t["Spec"] == template)]
 
 
 def service_ready(cluster: Cluster, desired: DesiredState, name: str, condition: str) -> tuple[bool, str]:
@@ -153,7 +176,11 @@ def service_ready(cluster: Cluster, desired: DesiredState, name: str, condition:
             err = (failed[0].get("Status") or {}).get("Err", "failed")
             raise ComposeError(f"service {name!r} didn't complete successfully: {err}")
         return False, "waiting to complete"
-    running = _running_tasks(tasks)
+    current = cluster.services(desired.project).get(want.name) or {}
+    status = current.get("UpdateStatus") or {}
+    if status.get("State") in ("paused", "rollback_paused"):
+        raise ComposeError(f"service {name!r}: {status.get('Message') or 'update paused'}")
+    running = _running_tasks(tasks, (current.get("Spec") or {}).get("TaskTemplate"))
     target = 1 if want.global_mode else want.replicas
     if len(running) < target:
         errs = [(t.get("UpdatedAt", ""), (t.get("Status") or {}).get("Err", "")) for t in tasks]

@@ -10,6 +10,7 @@ quotes, multi-line strings as literal blocks.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -128,7 +129,7 @@ def _plain_ok(text: str) -> bool:
             return False
     if ": " in text or " #" in text or text.startswith(("---", "...")):
         return False
-    return all(c.isprintable() or c == "\t" for c in text) and "\t" not in text
+    return "\t" not in text and text.isprintable()
 
 
 def _double(text: str) -> str:
@@ -155,7 +156,7 @@ def _scalar(value: Any) -> str:
         return _double(text)
     if _plain_ok(text):
         return text
-    if all(c.isprintable() for c in text):
+    if text.isprintable():
         return "'" + text.replace("'", "''") + "'"
     return _double(text)
 
@@ -174,7 +175,9 @@ def _literal_block(text: str, indent: int) -> list[str] | None:
     return [head] + [pad + line if line else "" for line in body.split("\n")]
 
 
+@functools.lru_cache(maxsize=1024)
 def _key(key: str) -> str:
+    """Keys repeat in every service (``image``, ``environment``...): quote each spelling once."""
     return _scalar(key)
 
 

@@ -4,7 +4,8 @@
 
     services ──▶ ReplicatedOrchestrator ─┐            ┌─▶ Scheduler (node_id, ASSIGNED)
     nodes    ──▶ GlobalOrchestrator ─────┼─▶ tasks ───┤
-    stopped  ──▶ RestartSupervisor ──────┘  (desired) └─▶ TaskReaper (deletes retired history)
+    stopped  ──▶ RestartSupervisor ──────┤  (desired) └─▶ TaskReaper (deletes retired history)
+    dirty    ──▶ Updater (rolling) ──────┘
 
 Vocabulary: a *slot* is a replica number 1..N of a replicated service; a task is *runnable* when
 desired RUNNING or READY (it holds its slot); *retired* when desired SHUTDOWN or REMOVE; *stopped*
@@ -24,6 +25,7 @@ from orchestrator.reconcile.reaper import TaskReaper, reap
 from orchestrator.reconcile.replicated import ReplicatedOrchestrator, reconcile_replicated
 from orchestrator.reconcile.restart import RestartSupervisor, supervise
 from orchestrator.reconcile.tasks import is_dirty, new_task, should_restart, spec_hash
+from orchestrator.reconcile.update import Updater, plan_update
 
 __all__ = [
     "GlobalOrchestrator",
@@ -32,10 +34,12 @@ __all__ = [
     "ReplicatedOrchestrator",
     "RestartSupervisor",
     "TaskReaper",
+    "Updater",
     "is_dirty",
     "mark_node_down",
     "mark_node_ready",
     "new_task",
+    "plan_update",
     "reap",
     "reconcile_global",
     "reconcile_replicated",

@@ -15,7 +15,7 @@ from collections import defaultdict
 from orchestrator.model import Availability, Node, Service, Task, TaskState
 from orchestrator.reconcile.loop import Loop
 from orchestrator.reconcile.plan import Plan, write_plan
-from orchestrator.reconcile.tasks import is_dirty, new_task, newest, retire
+from orchestrator.reconcile.tasks import handing_over, new_task, newest, retire
 from orchestrator.scheduler.constraints import matches_all, safe_constraints
 from orchestrator.store import Change, View
 
@@ -48,12 +48,9 @@ def reconcile_global(
             plan.update.extend(retire(t) for t in on_node)
             continue
         keep = newest(on_node)
-        plan.update.extend(retire(t) for t in on_node if t is not keep)
-        if is_dirty(keep, service):
-            plan.update.append(retire(keep))
-            plan.create.append(new_task(service, now, node_id=node_id, initial_state=initial_state))
-        else:
-            plan.noop.append(keep)
+        kept = [keep, *handing_over(on_node, keep, service)]  # dirty tasks are the updater's
+        plan.update.extend(retire(t) for t in on_node if all(t is not k for k in kept))
+        plan.noop.extend(kept)
     for node in nodes:
         if node.id in runnable or not node.schedulable:
             continue

@@ -19,6 +19,7 @@ from orchestrator.reconcile.loop import Loop
 from orchestrator.reconcile.reaper import TaskReaper
 from orchestrator.reconcile.replicated import ReplicatedOrchestrator
 from orchestrator.reconcile.restart import RestartSupervisor
+from orchestrator.reconcile.update import Updater
 from orchestrator.scheduler.scheduler import Scheduler
 from orchestrator.store import MemoryStore
 
@@ -53,6 +54,7 @@ class LeaderLoops:
             ReplicatedOrchestrator(store, clock, initial_state=state),
             GlobalOrchestrator(store, clock, initial_state=state),
             RestartSupervisor(store, clock, initial_state=state),
+            Updater(store, clock, initial_state=state),
             scheduler,
             TaskReaper(store, clock),
         ]

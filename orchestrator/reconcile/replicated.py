@@ -6,8 +6,9 @@ leaves it as the slot's final word. Per service:
 
 - missing slots get a new task;
 - a slot with several runnable tasks keeps the newest, the rest are shut down;
-- a dirty task (spec changed) is shut down and a new task takes its slot (all at once; rolling
-  updates are the updater's job, not done here);
+- a dirty task (spec changed) is left alone: replacing it is the updater's job alone
+  (``reconcile.update``: batches, delay, order), so exactly one loop rolls tasks; during a start-first
+  replacement the slot's old task keeps running next to the new one (``tasks.handing_over``);
 - slots above ``replicas`` are retired with desired REMOVE, highest first;
 - tasks of a deleted service are retired with desired REMOVE.
 
@@ -23,7 +24,7 @@ from collections import defaultdict
 from orchestrator.model import Service, Task, TaskState
 from orchestrator.reconcile.loop import Loop
 from orchestrator.reconcile.plan import Plan, write_plan
-from orchestrator.reconcile.tasks import is_dirty, new_task, newest, retire
+from orchestrator.reconcile.tasks import handing_over, new_task, newest, retire
 from orchestrator.store import Change, View
 
 log = logging.getLogger(__name__)
@@ -52,12 +53,9 @@ def reconcile_replicated(
             plan.update.extend(retire(t, TaskState.REMOVE) for t in in_slot)
             continue
         keep = newest(in_slot)
-        plan.update.extend(retire(t) for t in in_slot if t is not keep)
-        if is_dirty(keep, service):
-            plan.update.append(retire(keep))
-            plan.create.append(new_task(service, now, slot=slot, initial_state=initial_state))
-        else:
-            plan.noop.append(keep)
+        kept = [keep, *handing_over(in_slot, keep, service)]
+        plan.update.extend(retire(t) for t in in_slot if all(t is not k for k in kept))
+        plan.noop.extend(kept)
     for slot in range(1, wanted + 1):
         if slot not in by_slot:
             plan.create.append(new_task(service, now, slot=slot, initial_state=initial_state))

@@ -7,7 +7,8 @@ Then, by the service's ``restart_policy``:
 
 - restart allowed: the old task is retired (desired SHUTDOWN) and a *new* task takes the slot (never
   a restart in place). With a delay the new task is created desired READY (the agent may prepare it)
-  and promoted to RUNNING once ``start_after`` has passed;
+  and promoted to RUNNING once ``start_after`` has passed (a READY task without ``start_after`` is
+  the updater's stop-first replacement: the updater promotes it once the old task stopped);
 - restart not allowed (condition ``none``, ``on-failure`` after a clean exit, ``max_attempts`` used up
   within ``window``): nothing is written. The stopped task stays desired RUNNING and so keeps its slot
   occupied; the orchestrator will not refill it.
@@ -49,7 +50,7 @@ def supervise(
         return plan
     lost = service.spec.mode == "replicated" and node_lost(task, node)
     if task.status.state <= TaskState.RUNNING and not lost:
-        if task.desired_state == TaskState.READY and task.start_after <= now:
+        if task.desired_state == TaskState.READY and 0 < task.start_after <= now:
             plan.update.append(task.evolve(desired_state=TaskState.RUNNING))
         else:
             plan.noop.append(task)
@@ -112,7 +113,7 @@ class RestartSupervisor(Loop):
         if not task.runnable:
             self._delayed.pop(task.id, None)
             return
-        if task.desired_state == TaskState.READY:
+        if task.desired_state == TaskState.READY and task.start_after > 0:
             self._delayed[task.id] = task.start_after
         else:
             self._delayed.pop(task.id, None)

@@ -24,6 +24,35 @@ def is_dirty(task: Task, service: Service) -> bool:
     return task.spec_hash != spec_hash(service.spec.task)
 
 
+def rolling_back(service: Service) -> bool:
+    """The updater is rolling the service back to its previous spec (``rollback_config`` applies)."""
+    status = service.update_status
+    return status is not None and status.state.startswith("rollback")
+
+
+def update_order(service: Service) -> str:
+    cfg = service.spec.rollback_config if rolling_back(service) else service.spec.update_config
+    return cfg.order
+
+
+def ready(task: Task) -> bool:
+    """A replacement counts as up (its batch may close, its start-first predecessor may go)."""
+    return task.status.state == TaskState.RUNNING
+
+
+def handing_over(in_slot: list[Task], keep: Task, service: Service) -> list[Task]:
+    """Older dirty tasks that keep running next to ``keep`` during a start-first replacement.
+
+    With ``order: start-first`` the updater starts the new task before it retires the old one, so a
+    slot briefly holds two runnable tasks; the orchestrators must not "fix" that. Once the new task
+    runs, the old ones are no longer handed over and get retired. A new task that failed keeps the
+    old one running too (the update is paused or the restart supervisor replaces the new one).
+    """
+    if update_order(service) != "start-first" or is_dirty(keep, service) or ready(keep):
+        return []
+    return [t for t in in_slot if t is not keep and is_dirty(t, service)]
+
+
 def new_task(
     service: Service,
     now: float,

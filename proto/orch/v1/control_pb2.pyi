@@ -94,6 +94,28 @@ class ScaleServiceReply(_message.Message):
     replicas: int
     def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., replicas: _Optional[int] = ...) -> None: ...
 
+class UpdateServiceRequest(_message.Message):
+    __slots__ = ("ref", "version", "spec_json")
+    REF_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    SPEC_JSON_FIELD_NUMBER: _ClassVar[int]
+    ref: str
+    version: int
+    spec_json: str
+    def __init__(self, ref: _Optional[str] = ..., version: _Optional[int] = ..., spec_json: _Optional[str] = ...) -> None: ...
+
+class UpdateServiceReply(_message.Message):
+    __slots__ = ("id", "name", "version", "warnings")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    name: str
+    version: int
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., version: _Optional[int] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class RemoveServicesRequest(_message.Message):
     __slots__ = ("refs",)
     REFS_FIELD_NUMBER: _ClassVar[int]

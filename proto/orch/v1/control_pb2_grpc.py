@@ -74,6 +74,11 @@ class ControlStub:
                 request_serializer=proto_dot_orch_dot_v1_dot_control__pb2.ScaleServiceRequest.SerializeToString,
                 response_deserializer=proto_dot_orch_dot_v1_dot_control__pb2.ScaleServiceReply.FromString,
                 _registered_method=True)
+        self.UpdateService = channel.unary_unary(
+                '/orch.v1.Control/UpdateService',
+                request_serializer=proto_dot_orch_dot_v1_dot_control__pb2.UpdateServiceRequest.SerializeToString,
+                response_deserializer=proto_dot_orch_dot_v1_dot_control__pb2.UpdateServiceReply.FromString,
+                _registered_method=True)
         self.RemoveServices = channel.unary_unary(
                 '/orch.v1.Control/RemoveServices',
                 request_serializer=proto_dot_orch_dot_v1_dot_control__pb2.RemoveServicesRequest.SerializeToString,
@@ -142,6 +147,12 @@ class ControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateService(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def RemoveServices(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -202,6 +213,11 @@ def add_ControlServicer_to_server(servicer, server):
                     servicer.ScaleService,
                     request_deserializer=proto_dot_orch_dot_v1_dot_control__pb2.ScaleServiceRequest.FromString,
                     response_serializer=proto_dot_orch_dot_v1_dot_control__pb2.ScaleServiceReply.SerializeToString,
+            ),
+            'UpdateService': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateService,
+                    request_deserializer=proto_dot_orch_dot_v1_dot_control__pb2.UpdateServiceRequest.FromString,
+                    response_serializer=proto_dot_orch_dot_v1_dot_control__pb2.UpdateServiceReply.SerializeToString,
             ),
             'RemoveServices': grpc.unary_unary_rpc_method_handler(
                     servicer.RemoveServices,
@@ -435,6 +451,33 @@ class Control:
             '/orch.v1.Control/ScaleService',
             proto_dot_orch_dot_v1_dot_control__pb2.ScaleServiceRequest.SerializeToString,
             proto_dot_orch_dot_v1_dot_control__pb2.ScaleServiceReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateService(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/orch.v1.Control/UpdateService',
+            proto_dot_orch_dot_v1_dot_control__pb2.UpdateServiceRequest.SerializeToString,
+            proto_dot_orch_dot_v1_dot_control__pb2.UpdateServiceReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 
@@ -89,9 +90,31 @@ def test_bad_file_leaves_deployment_untouched(cluster: Cluster, tmp_path: Path) 
         b_tasks = [t["ID"] for t in cluster.running("keep_b")]
         good.write_text("name: keep\nservices:\n  a:\n    image: busybox:latest\n    command: [sleep, '3600']\n"
                         "    environment: {X: '1'}\n  b:\n    image: busybox:latest\n    command: [sleep, '3600']\n")
-        cluster.ok("up", "-d", "--wait", "-f", str(good), timeout=120)
+        a_id = json.loads(cluster.ok("service", "inspect", "keep_a"))[0]["ID"]
+        r = cluster.orch("up", "-d", "--wait", "-f", str(good), timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert "Service keep_a" in r.stderr and "Updated" in r.stderr and "Recreat" not in r.stderr
         assert [t["ID"] for t in cluster.running("keep_b")] == b_tasks
-        assert [t["ID"] for t in cluster.running("keep_a")] != before
+        running_a = cluster.running("keep_a")
+        assert len(running_a) == 1 and running_a[0]["ID"] not in before
+        assert "X=1" in cluster.ok("exec", running_a[0]["Name"], "env").split()
+        doc = json.loads(cluster.ok("service", "inspect", "keep_a"))[0]
+        assert doc["ID"] == a_id, "updated in place, not removed and created again"
+        assert doc["UpdateStatus"]["State"] == "completed" and "PreviousSpec" in doc
+        # --force-recreate rolls the tasks of an unchanged service through an update as well
+        cluster.ok("up", "-d", "--wait", "--force-recreate", "-f", str(good), "b", timeout=120)
+        assert not set(b_tasks) & {t["ID"] for t in cluster.running("keep_b")}
+        assert json.loads(cluster.ok("service", "inspect", "keep_b"))[0]["Spec"]["TaskTemplate"]["ForceUpdate"] == 1
+        # build: without an image that exists is refused in one line, naming the service
+        built = tmp_path / "built.yaml"
+        built.write_text("name: keep\nservices:\n  c:\n    build: .\n")
+        r = cluster.orch("up", "-d", "-f", str(built))
+        assert r.returncode != 0 and "service 'c'" in r.stderr and "not supported yet" in r.stderr
+        assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+        built.write_text("name: keep\nservices:\n  c:\n    build: .\n    image: busybox:latest\n"
+                         "    command: [sleep, '3600']\n")
+        r = cluster.orch("up", "-d", "--build", "-f", str(built))
+        assert r.returncode != 0 and "--build: building images is not supported yet" in r.stderr
     finally:
         cluster.ok("down", "-f", str(good), timeout=120)
 

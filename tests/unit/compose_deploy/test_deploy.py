@@ -28,6 +28,7 @@ class FakeCluster:
         self.nets: dict[str, dict[str, str]] = {}
         self.vols: dict[str, dict[str, str]] = {}
         self.log: list[str] = []
+        self.images: set[str] = set()
 
     def all_services(self) -> list[dict[str, Any]]:
         return [{"Spec": d} for d in self.svcs.values()]
@@ -38,6 +39,13 @@ class FakeCluster:
     def create_service(self, doc: dict[str, Any]) -> None:
         self.log.append(f"create {doc['Name']}")
         self.svcs[doc["Name"]] = doc
+
+    def update_service(self, name: str, doc: dict[str, Any], force: bool = False) -> None:
+        self.log.append(f"update {name}" + (" --force" if force else ""))
+        self.svcs[name] = doc
+
+    def image_exists(self, ref: str) -> bool:
+        return ref in self.images
 
     def remove_services(self, names: list[str]) -> None:
         self.log.append(f"remove {' '.join(names)}")
@@ -119,19 +127,36 @@ def test_up_writes_in_dependency_order_and_twice_is_a_noop(tmp_path: Path) -> No
     assert c.log == [] and not p.changes()
 
 
-def test_edit_recreates_one_service_and_bad_input_writes_nothing(tmp_path: Path) -> None:
+def test_edit_updates_one_service_and_bad_input_writes_nothing(tmp_path: Path) -> None:
     c = FakeCluster()
     up(load(tmp_path), c, UpOptions(services=[], scale={}))
     c.log.clear()
     up(load(tmp_path, FILE.replace("web: {image: busybox,", "web: {image: busybox, environment: [A=1],")), c,
        UpOptions(services=[], scale={"api": 2}))
-    assert c.log == ["scale p_api 2", "remove p_web", "create p_web"]
+    assert c.log == ["scale p_api 2", "update p_web"]
+    c.log.clear()
+    up(load(tmp_path), c, UpOptions(services=["db"], scale={}, force_recreate=True))
+    assert c.log == ["update p_db --force"]
     c.log.clear()
     with pytest.raises(ComposeError):
         up(load(tmp_path, FILE + "  x: 1\n"), c, UpOptions(services=[], scale={}))
     with pytest.raises(ComposeError, match="no such service"):
         up(load(tmp_path), c, UpOptions(services=["nope"], scale={}))
     assert c.log == []
+
+
+def test_build_needs_an_existing_image_and_build_flag_is_refused(tmp_path: Path) -> None:
+    c = FakeCluster()
+    text = "name: p\nservices:\n  a:\n    build: .\n    image: mine:1\n"
+    with pytest.raises(ComposeError, match="service 'a' has build: and its image mine:1 does not exist") as err:
+        up(load(tmp_path, text), c, UpOptions(services=[], scale={}))
+    assert "\n" not in str(err.value) and c.log == []
+    c.images.add("mine:1")
+    with pytest.raises(ComposeError, match="service 'a': --build: building images is not supported yet"):
+        up(load(tmp_path, text), c, UpOptions(services=[], scale={}, build=True))
+    up(load(tmp_path, text), c, UpOptions(services=[], scale={}))
+    assert c.log == ["network p_default", "create p_a"]
+    assert c.svcs["p_a"]["TaskTemplate"]["ContainerSpec"]["Image"] == "mine:1"
 
 
 def test_stop_then_down(tmp_path: Path) -> None:

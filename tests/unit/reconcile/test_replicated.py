@@ -84,6 +84,8 @@ def test_spec_change_replaces_dirty_tasks_in_their_slots(h: Harness) -> None:
     old = {t.id for t in h.tasks(svc.id)}
     cur = h.store.view().get("service", svc.id)
     h.update_service(svc.id, task=cur.spec.task.model_copy(update={"container": ContainerSpec(image="nginx")}))
+    for _ in range(6):  # the updater rolls one slot at a time, each once the last one runs
+        h.agents_run()
     new = h.tasks(svc.id)
     assert sorted(t.slot for t in new) == [1, 2, 3]
     assert not old & {t.id for t in new}
