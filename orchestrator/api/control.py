@@ -59,6 +59,10 @@ def _check_filters(filters: Filters, allowed: tuple[str, ...]) -> None:
             raise InvalidArgument(f"invalid filter '{key}'")
 
 
+def _subnets(view: View) -> dict[str, str]:
+    return {n.id: n.spec.subnet for n in view.all("network")}
+
+
 def _label_match(labels: Mapping[str, str], wanted: list[str]) -> bool:
     for item in wanted:
         key, sep, value = item.partition("=")
@@ -190,6 +194,7 @@ class Control:
     def list_services(self, filters: Filters) -> list[dict[str, Any]]:
         _check_filters(filters, ("id", "name", "label", "mode"))
         view = self.store.view()
+        subnets = _subnets(view)
         nodes = {n.id: n for n in view.all("node")}
         docs = []
         for svc in sorted(view.all("service"), key=lambda s: s.spec.name):
@@ -202,7 +207,7 @@ class Control:
             if "label" in filters and not _label_match(svc.spec.labels, filters["label"]):
                 continue
             running, desired = self._counts(view, svc, nodes)
-            docs.append(convert.service_doc(svc, running, desired))
+            docs.append(convert.service_doc(svc, running, desired, subnets))
         return docs
 
     @staticmethod
@@ -218,7 +223,7 @@ class Control:
 
     def inspect_service(self, ref: str) -> dict[str, Any]:
         view = self.store.view()
-        return convert.service_doc(self.resolve_service(view, ref))
+        return convert.service_doc(self.resolve_service(view, ref), subnets=_subnets(view))
 
     def update_service(self, ref: str, version: int, spec_doc: Any) -> Service:
         """Replace a service's spec, as `docker service update` does (optimistic concurrency).

@@ -11,6 +11,7 @@ What it does not do: validate semantics (constraints, names) - that is ``orchest
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Mapping
 from typing import Any
 
 from orchestrator.errors import InvalidArgument
@@ -198,6 +199,21 @@ def endpoint_spec_doc(endpoint: EndpointSpec) -> dict[str, Any]:
     return doc
 
 
+def endpoint_doc(svc: Service, subnets: Mapping[str, str]) -> dict[str, Any]:
+    """Swarm's ``Endpoint``: the spec, the ports as allocated (published ports filled in) and the VIPs."""
+    doc: dict[str, Any] = {"Spec": endpoint_spec_doc(svc.spec.task.endpoint)}
+    ep = svc.endpoint
+    if ep is None:
+        return doc
+    if ep.ports:
+        doc["Ports"] = endpoint_spec_doc(EndpointSpec(ports=ep.ports))["Ports"]
+    if ep.virtual_ips:
+        doc["VirtualIPs"] = [{"NetworkID": v.network_id,
+                              "Addr": f"{v.addr}/{subnets[v.network_id].rpartition('/')[2]}"
+                              if "/" in subnets.get(v.network_id, "") else v.addr} for v in ep.virtual_ips]
+    return doc
+
+
 def _healthcheck(doc: Any) -> HealthCheck | None:
     if not doc:
         return None
@@ -345,11 +361,13 @@ def _meta(obj: Any) -> dict[str, Any]:
             "UpdatedAt": timestamp(obj.meta.updated_at)}
 
 
-def service_doc(svc: Service, running: int | None = None, desired: int | None = None) -> dict[str, Any]:
+def service_doc(svc: Service, running: int | None = None, desired: int | None = None,
+                subnets: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Docker's service document; ``subnets`` (network id -> subnet) gives the VIPs their prefix length."""
     doc = {**_meta(svc), "Spec": service_spec_doc(svc.spec)}
     if svc.previous_spec is not None:
         doc["PreviousSpec"] = service_spec_doc(svc.previous_spec)
-    doc["Endpoint"] = {"Spec": endpoint_spec_doc(svc.spec.task.endpoint)}
+    doc["Endpoint"] = endpoint_doc(svc, subnets or {})
     if svc.update_status is not None:
         doc["UpdateStatus"] = update_status_doc(svc.update_status)
     if running is not None and desired is not None:

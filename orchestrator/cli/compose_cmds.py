@@ -385,6 +385,7 @@ def cmd_ps(args: argparse.Namespace) -> int:
             print(svc.removeprefix(f"{name}_"))
         return 0
     statuses = _ps_statuses(args.filter, args.status)
+    mesh = mesh_ports(cluster, name)
     rows = []
     for c in sorted(cluster.containers(name, all=args.all or bool(statuses)), key=lambda c: c.name):
         if c.labels.get("com.docker.compose.oneoff") == "True":
@@ -393,7 +394,7 @@ def cmd_ps(args: argparse.Namespace) -> int:
             continue
         if not _ps_status_ok(c.state, statuses):
             continue
-        rows.append(_ps_row(c, name))
+        rows.append(_ps_row(c, name, mesh.get(c.labels.get(LABEL_SERVICE, ""), "")))
     if args.quiet:
         for r in rows:
             print(r["ID"])
@@ -429,15 +430,35 @@ def _ps_status_ok(state: str, statuses: set[str]) -> bool:
     return not statuses or state in statuses
 
 
-def _ps_row(c: Any, project: str) -> dict[str, Any]:
-    """One `docker compose ps` row with its `--format` fields (ContainerSummary's names)."""
+def mesh_ports(cluster: GrpcCluster, project: str) -> dict[str, str]:
+    """Compose service name -> its routing-mesh ports as `0.0.0.0:8080->80/tcp, ...`.
+
+    Ingress-published ports belong to the service, not to a container (every node accepts them), so
+    ``ps`` and ``port`` take them from the service's endpoint, where the cluster filled them in.
+    """
     from orchestrator.compose.plan import LABEL_SERVICE
 
+    out = {}
+    for doc in cluster.services(project).values():
+        ports = (doc.get("Endpoint") or {}).get("Ports") or []
+        text = ", ".join(f"0.0.0.0:{p['PublishedPort']}->{p['TargetPort']}/{p.get('Protocol') or 'tcp'}"
+                         for p in ports if p.get("PublishMode", "ingress") == "ingress" and p.get("PublishedPort"))
+        if text:
+            out[(doc["Spec"].get("Labels") or {}).get(LABEL_SERVICE, "")] = text
+    return out
+
+
+def _ps_row(c: Any, project: str, mesh: str = "") -> dict[str, Any]:
+    """One `docker compose ps` row with its `--format` fields (ContainerSummary's names); ``mesh`` are the
+    service's routing-mesh ports, shown as the container's as compose shows published ports."""
+    from orchestrator.compose.plan import LABEL_SERVICE
+
+    ports = ", ".join(p for p in (c.ports, mesh if c.state == "running" else "") if p)
     health = getattr(c, "health", "")
     return {"ID": c.id[:12], "Name": c.name, "Names": c.name, "Image": c.image, "Command": json.dumps(c.command),
             "Project": project, "Service": c.labels.get(LABEL_SERVICE, ""), "Created": int(c.created),
             "State": c.state, "Status": c.status, "Health": "" if health == "none" else health,
-            "ExitCode": int(c.exit_code), "Publishers": _publishers(c.ports), "Ports": c.ports,
+            "ExitCode": int(c.exit_code), "Publishers": _publishers(ports), "Ports": ports,
             "Labels": ",".join(f"{k}={v}" for k, v in sorted(c.labels.items())), "Networks": c.networks,
             "Mounts": c.mounts}
 

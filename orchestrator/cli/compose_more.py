@@ -19,7 +19,14 @@ from typing import Any
 import grpc
 
 from orchestrator.cli import client
-from orchestrator.cli.compose_cmds import GrpcCluster, _compose_error, _load, _prefix, _project_name
+from orchestrator.cli.compose_cmds import (
+    GrpcCluster,
+    _compose_error,
+    _load,
+    _prefix,
+    _project_name,
+    mesh_ports,
+)
 from orchestrator.cli.errors import CliError
 
 LABEL_ONEOFF = "com.docker.compose.oneoff"
@@ -296,6 +303,11 @@ def cmd_port(args: argparse.Namespace) -> int:
     for p in reply.ports:
         if p.container_port == int(port) and (p.protocol or "tcp") == proto and p.host_port:
             print(f"{p.host_ip or '0.0.0.0'}:{p.host_port}")
+            return 0
+    for item in mesh_ports(cluster, name).get(args.service, "").split(", "):  # routing-mesh ports
+        published, _, target = item.partition("->")
+        if target == f"{port}/{proto}":
+            print(published)
             return 0
     raise CliError(f"no port {port}/{proto} for container {match[0].name}")
 

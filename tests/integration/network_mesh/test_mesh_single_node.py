@@ -60,7 +60,10 @@ def test_vip_on_overlay_and_published_port_on_the_node(cluster: Cluster) -> None
         r = c.netns.run("python3", "-c", "import urllib.request as u; print(u.urlopen('http://127.0.0.1:8088/', "
                         "timeout=2).read().decode())", timeout=10)
         assert r.returncode == 0 and r.stdout.strip(), r.stderr
-        assert "VirtualIPs" in json.dumps(doc) or doc  # shown once convert.py renders the endpoint status
+        # `service inspect` shows what the cluster allocated, in Swarm's shape
+        vips = [v["Addr"] for v in doc["Endpoint"]["VirtualIPs"]]
+        assert any(v.split("/")[0] == vip and v.endswith("/24") for v in vips), (vip, vips)
+        assert [(p["PublishedPort"], p["TargetPort"]) for p in doc["Endpoint"]["Ports"]] == [(8088, 80)]
     finally:
         c.orch("service", "rm", "tmweb", "tmcli")
         eventually(lambda: not c.containers("tmweb") and not c.containers("tmcli"), timeout=60)
