@@ -17,13 +17,16 @@ Where allocation happens, and why there:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from orchestrator import overlay
-from orchestrator.errors import InvalidArgument, OrchError, Unavailable
-from orchestrator.model import Network, PortConfig, Service, ServiceSpec, Task
+from orchestrator.errors import InvalidArgument, OrchError, SequenceConflict, Unavailable
+from orchestrator.model import DEFAULT_CLUSTER_ID, Network, PortConfig, Service, ServiceSpec, Task
 from orchestrator.model.service import EndpointStatus, VirtualIP
 from orchestrator.store import MemoryStore, Tx, View
+
+R = TypeVar("R")
 
 log = logging.getLogger(__name__)
 
@@ -118,13 +121,52 @@ def _all(view: View | Tx, kind: str) -> list:  # type: ignore[type-arg]
 def create_service(tx: Tx, svc: Service) -> Service:
     """Create ``svc`` with its endpoint (and the ingress network when it publishes mesh ports first)."""
     if overlay.has_mesh_ports(svc.spec.task.endpoint.ports):
-        ensure_ingress_tx(tx)
+        if ensure_ingress_tx(tx) is not None:
+            return tx.create(with_endpoint(tx, svc))  # the ingress creation claimed the slot already
+    if svc.spec.task.endpoint.ports or svc.spec.task.networks:
+        claim_network_slot(tx)  # VIPs and published ports are chosen from what this tx read, like VNIs
     return tx.create(with_endpoint(tx, svc))
+
+
+def claim_network_slot(tx: Tx) -> None:
+    """Serialize cluster network creation through the Cluster object's version.
+
+    A network's VNI and subnet are chosen from the networks the creator read; two creators that read
+    the same set (``network create`` racing the lazy ingress, say) would both take the next VNI. Both
+    also bump ``Cluster.network_seq``, so the second commit fails with ``SequenceConflict`` and is
+    retried on a view that has the first network (:func:`update_retrying`).
+    """
+    cluster = tx.get("cluster", DEFAULT_CLUSTER_ID)
+    if cluster is not None:
+        tx.update(cluster.evolve(network_seq=cluster.network_seq + 1))
+
+
+def update_retrying(store: MemoryStore, fn: Callable[[Tx], R], attempts: int = 5) -> R:
+    """``store.update(fn)``, again on a fresh view when a concurrent writer changed what ``fn`` read."""
+    for attempt in range(attempts):
+        try:
+            return store.update(fn)
+        except SequenceConflict:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def create_network(store: MemoryStore, build: Callable[[list[Network]], Network]) -> Network:
+    """Commit the network ``build`` makes from the current networks, serialized with other creators."""
+    def tx_fn(tx: Tx) -> Network:
+        net = build(list(tx.find("network")))
+        claim_network_slot(tx)
+        tx.create(net)
+        return net
+
+    return update_retrying(store, tx_fn)
 
 
 def ensure_ingress_tx(tx: Tx) -> Network | None:
     net = overlay.ingress_network(tx.find("network"))
     if net is not None:
+        claim_network_slot(tx)
         tx.create(net)
     return net
 
@@ -134,8 +176,8 @@ def ensure_ingress(store: MemoryStore) -> None:
     if overlay.find_ingress(store.view().all("network")) is not None:
         return
     try:
-        store.update(ensure_ingress_tx)
-    except OrchError as err:  # a concurrent creator won, or the store is not writable here
+        update_retrying(store, ensure_ingress_tx)
+    except OrchError as err:  # the store is not writable here (no leader, say): retried at the next session
         log.info("ingress network not created: %s", err)
 
 

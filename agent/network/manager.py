@@ -328,6 +328,8 @@ class NetworkManager:
                                       labels={LABEL_VNI: str(n.vni)})
                     net.driver = "overlay"
                     self._save()
+                    log.info("overlay network %s: bridge %s, vxlan%d, lb address %s", n.name, net.bridge, n.vni,
+                             n.lb_addr or "(none yet)")
                 self.kernel.ensure_vxlan(f"vxlan{n.vni}", int(n.vni), net.bridge, net.mtu)
                 if n.lb_addr:
                     port, peer = overlay.lb_port_names(n.vni)
@@ -341,6 +343,8 @@ class NetworkManager:
             for net in list(self.st.networks.values()):
                 if net.driver == "overlay" and net.id not in wanted and not self.members(net):
                     vni = int(net.labels.get(LABEL_VNI, "0") or 0)
+                    log.info("overlay network %s: no longer served by this node, removing bridge %s and vxlan%d",
+                             net.name, net.bridge, vni)
                     self._undo_network(net)
                     for link in (f"vxlan{vni}", overlay.lb_port_names(vni)[0]):
                         try:

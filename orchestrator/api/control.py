@@ -174,13 +174,13 @@ class Control:
         if view.find("service", name=spec.name):
             raise AlreadyExists(f"service {spec.name} already exists")
         svc = Service(id=new_id(), spec=spec)
-        svc = self.store.update(lambda tx: netalloc.create_service(tx, svc))  # VIPs, mesh ports (ingress)
+        svc = netalloc.update_retrying(self.store, lambda tx: netalloc.create_service(tx, svc))  # VIPs, mesh ports (ingress)
         return self.store.view().get("service", svc.id) or svc
 
     def create_network(self, name: str, driver: str = "overlay", subnet: str = "", gateway: str = "") -> dict[str, Any]:
         """A cluster-scoped overlay network (subnet, gateway and VNI chosen here, once for all nodes)."""
-        net = overlay.new_network(self.store.view().all("network"), name, driver or "overlay", subnet, gateway)
-        self.store.update(lambda tx: tx.create(net))
+        net = netalloc.create_network(
+            self.store, lambda existing: overlay.new_network(existing, name, driver or "overlay", subnet, gateway))
         return {"Id": net.id, "Name": net.spec.name, "Driver": "overlay", "Scope": "swarm",
                 "IPAM": {"Config": [{"Subnet": net.spec.subnet, "Gateway": net.spec.gateway}]}, "VNI": net.vni}
 

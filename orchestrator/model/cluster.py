@@ -28,3 +28,6 @@ class Cluster(Stored):
     join_tokens: JoinTokens = Field(default_factory=JoinTokens)
     root_ca_cert: str = ""
     root_ca_key: str = ""
+    # Bumped by every cluster network creation, so that two concurrent creators conflict on this
+    # object's version instead of both taking the same VNI and subnet (see netalloc.create_network).
+    network_seq: int = 0

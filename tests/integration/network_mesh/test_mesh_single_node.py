@@ -37,15 +37,25 @@ def test_vip_on_overlay_and_published_port_on_the_node(cluster: Cluster) -> None
         tasks = c.ok("exec", client, "nslookup", "tasks.tmweb").split()
         assert vip not in tasks and sum(t.startswith("10.") for t in tasks) >= 3
         seen: set[str] = set()
+        tries: list[str] = []
 
         def via_vip() -> bool:
             # (busybox's wget crashes in this image; a bare HTTP request through nc does the same)
             r = c.orch("exec", client, "sh", "-c", "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 tmweb 80")
+            tries.append(f"{r.returncode}:{r.stdout.strip()[-40:]}:{r.stderr.strip()[-80:]}")
             if r.returncode == 0 and r.stdout.strip():
                 seen.add(r.stdout.strip().splitlines()[-1])
             return len(seen) >= 2
 
-        eventually(via_vip, timeout=30)
+        try:
+            eventually(via_vip, timeout=30)
+        except AssertionError:
+            ruleset = c.netns.run("nft", "list", "ruleset", timeout=10).stdout
+            addrs = c.netns.run("ip", "-o", "addr", timeout=10).stdout
+            links = c.netns.run("ip", "-br", "link", timeout=10).stdout
+            log = (c.base / "daemon.log").read_text(errors="replace")[-6000:]
+            raise AssertionError(f"VIP {vip} never reached 2 replicas: seen={seen} tries={tries[-5:]}\n"
+                                 f"{ruleset}\n{addrs}\n{links}\n{log}") from None
         # the routing mesh: the node's own address, from outside the node
         got: set[str] = set()
 

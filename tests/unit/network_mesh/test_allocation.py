@@ -153,3 +153,26 @@ def test_assignment_lists_every_network_and_only_host_mode_ports() -> None:
     listed = json.loads(c.labels["com.orch.networks"])
     assert [(x["network"], x["ip"]) for x in listed] == [("a", "10.0.1.2"), ("b", "10.0.2.2"), ("ingress", "10.0.0.2")]
     assert c.labels["orch.service.endpoint-mode"] == "vip"
+
+
+def test_concurrent_network_creators_never_share_a_vni_or_subnet() -> None:
+    """`network create` racing the lazy ingress: the loser's commit conflicts on the Cluster object and
+    is retried on a view that has the winner's network."""
+    from orchestrator.model import DEFAULT_CLUSTER_ID, Cluster, Network
+
+    store = MemoryStore()
+    store.update(lambda tx: tx.create(Cluster(id=DEFAULT_CLUSTER_ID)))
+    attempts: list[int] = []
+
+    def build(existing: list[Network]) -> Network:
+        net = overlay.new_network(existing, "appnet")
+        if not attempts:  # while this first attempt is in flight, the ingress is created elsewhere
+            netalloc.ensure_ingress(store)
+        attempts.append(net.vni)
+        return net
+
+    created = netalloc.create_network(store, build)
+    nets = store.view().all("network")
+    assert len(attempts) == 2 and attempts[0] == attempts[1] - 1  # the first try took the ingress's VNI
+    assert len({n.vni for n in nets}) == 2 and len({n.spec.subnet for n in nets}) == 2
+    assert created.vni == max(n.vni for n in nets)
