@@ -70,6 +70,7 @@ class Observed:
     error: str = ""
     pid: int = 0
     started: bool = False
+    health: str = ""  # "" without a healthcheck, else starting | healthy | unhealthy
 
 
 @dataclass(frozen=True)
@@ -127,16 +128,37 @@ def step(desired: int, reported: int, c: Observed | None) -> Step:
             return Step("none", Report(State.READY, "prepared"))
         return NOTHING
     if running:
+        # Swarm's health semantics: a task with a healthcheck is RUNNING only once healthy, and an
+        # unhealthy container fails its task (the restart policy then gives the slot a new one).
+        if c.health == "unhealthy":
+            return Step("none", Report(State.FAILED, "started", err="task: unhealthy container"))
         if reported < State.RUNNING:
+            if c.health == "starting":
+                return NOTHING if reported >= State.STARTING else Step("none", Report(State.STARTING, "starting"))
             return Step("none", Report(State.RUNNING, "started"))
         return NOTHING
     return Step("none", exit_report(c))
 
 
-def observe(container: Any) -> Observed:
+def health_of(engine: Any, container: Any) -> str:
+    """The container's health as :class:`Observed` carries it ("" when it has no healthcheck).
+
+    A container with a healthcheck whose monitor has not picked it up yet (the start event is
+    handled asynchronously) counts as starting, never as healthy.
+    """
+    from agent.health import probe_of
+
+    if probe_of(container.config.get("healthcheck")) is None:
+        return ""
+    lookup = getattr(engine, "health", None)
+    return (lookup(container.id) if lookup is not None else None) or "starting"
+
+
+def observe(container: Any, health: str = "") -> Observed:
     """An engine ``Container`` record as :class:`Observed`."""
     st = container.state
     return Observed(
+        health=health,
         container_id=container.id,
         status=st.status,
         exit_code=int(st.exit_code or 0),
@@ -213,7 +235,8 @@ class Executor:
         self.report(task.id, Report(State.STARTING, "starting"), container_id, 0)
         self.engine.start(container_id)
         c = self.engine.get(container_id)
-        self.report(task.id, Report(State.RUNNING, "started"), c.id, int(c.state.pid or 0))
+        if not health_of(self.engine, c):  # with a healthcheck, the worker reports RUNNING once healthy
+            self.report(task.id, Report(State.RUNNING, "started"), c.id, int(c.state.pid or 0))
 
     def _stop(self, task: dpb.TaskAssignment, container_id: str) -> None:
         self.engine.stop(container_id, timeout=max(0, task.container.stop_timeout))

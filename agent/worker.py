@@ -26,7 +26,7 @@ from typing import Any
 
 import grpc
 
-from agent.executor import LABEL_TASK_ID, Executor, Observed, Report, State, observe, step
+from agent.executor import LABEL_TASK_ID, Executor, Observed, Report, State, health_of, observe, step
 from proto.orch.v1 import dispatcher_pb2 as dpb
 from proto.orch.v1 import dispatcher_pb2_grpc as drpc
 
@@ -297,7 +297,7 @@ class Worker:
             if task_id in busy:
                 continue
             c = local.get(task_id)
-            obs: Observed | None = observe(c) if c is not None else None
+            obs: Observed | None = observe(c, health_of(self.engine, c)) if c is not None else None
             known = max(task.observed_state, reported.get(task_id, 0))
             decision = step(task.desired_state, known, obs)
             if decision.report is not None:

@@ -27,6 +27,33 @@ NS = 1_000_000_000
 GLOBAL_SETTLE = 2.0
 
 
+def health_doc(args: argparse.Namespace) -> dict[str, Any] | None:
+    """`--health-*` / `--no-healthcheck` as the spec's Healthcheck (durations in ns, as Docker sends them).
+
+    Left out when no flag is given, so the image's HEALTHCHECK applies; a task with a healthcheck
+    counts as running only once healthy.
+    """
+    durations = (("Interval", "health_interval", "--health-interval"), ("Timeout", "health_timeout", "--health-timeout"),
+                 ("StartPeriod", "health_start_period", "--health-start-period"))
+    given = [flag for _, attr, flag in durations if getattr(args, attr)]
+    if args.no_healthcheck:
+        if args.health_cmd or args.health_retries or given:
+            raise CliError("--no-healthcheck conflicts with --health-* options")
+        return {"Test": ["NONE"]}
+    if not args.health_cmd and not args.health_retries and not given:
+        return None
+    doc: dict[str, Any] = {"Test": ["CMD-SHELL", args.health_cmd] if args.health_cmd else []}
+    for key, attr, flag in durations:
+        if getattr(args, attr):
+            doc[key] = int(parse.parse_duration(getattr(args, attr), flag) * NS)
+    if args.health_retries:
+        try:
+            doc["Retries"] = int(args.health_retries)
+        except ValueError:
+            raise CliError(f"invalid argument {args.health_retries!r} for \"--health-retries\" flag") from None
+    return doc
+
+
 def add_arguments(sub: Any) -> None:
     """Register `service` and its subcommands on the top-level subparsers ``sub``."""
     from orchestrator.cli.main import Parser, _lazy
@@ -65,6 +92,12 @@ def add_arguments(sub: Any) -> None:
     p.add_argument("--init", action="store_true")
     p.add_argument("--read-only", action="store_true")
     p.add_argument("-p", "--publish", action="append", default=[])
+    p.add_argument("--health-cmd", default="")
+    p.add_argument("--health-interval", default="")
+    p.add_argument("--health-timeout", default="")
+    p.add_argument("--health-retries", default="")
+    p.add_argument("--health-start-period", default="")
+    p.add_argument("--no-healthcheck", action="store_true")
     p.add_argument("--update-parallelism", default=None)
     p.add_argument("--update-delay", default=None)
     p.add_argument("--update-order", default=None, choices=["start-first", "stop-first"])
@@ -170,6 +203,9 @@ def build_spec(args: argparse.Namespace) -> dict[str, Any]:
             container["StopSignal"] = args.stop_signal
         if args.stop_grace_period is not None:
             container["StopGracePeriod"] = int(parse.parse_duration(args.stop_grace_period, "--stop-grace-period") * NS)
+        hc = health_doc(args)
+        if hc is not None:
+            container["Healthcheck"] = hc
         mounts = []
         for value in args.mount:
             m = parse.parse_mount(value)

@@ -185,16 +185,13 @@ def service_ready(cluster: Cluster, desired: DesiredState, name: str, condition:
     if len(running) < target:
         errs = [(t.get("UpdatedAt", ""), (t.get("Status") or {}).get("Err", "")) for t in tasks]
         last = max((e for e in errs if e[1]), default=("", ""))[1]
-        return False, f"{len(running)}/{target} running" + (f" (last error: {last})" if last else "")
-    if condition != "service_healthy" or not want.healthcheck:
-        return True, "running"
-    ids = {(t.get("Status") or {}).get("ContainerStatus", {}).get("ContainerID") for t in running}
-    states = [c.health for c in cluster.containers(desired.project) if c.id in ids]
-    if states and all(s == "healthy" for s in states) and len(states) >= target:
-        return True, "healthy"
-    if any(s == "unhealthy" for s in states):
-        raise ComposeError(f"dependency failed to start: container of service {name!r} is unhealthy")
-    return False, "waiting to be healthy"
+        if condition == "service_healthy" and want.healthcheck and "unhealthy" in last:
+            raise ComposeError(f"dependency failed to start: container of service {name!r} is unhealthy")
+        waiting = "waiting to be healthy" if condition == "service_healthy" and want.healthcheck else "running"
+        return False, f"{len(running)}/{target} {waiting}" + (f" (last error: {last})" if last else "")
+    # A task with a healthcheck reaches RUNNING only once its container is healthy (Swarm's semantics,
+    # decided by the agent on whatever node runs it), so running is healthy here, cluster-wide.
+    return True, "healthy" if condition == "service_healthy" and want.healthcheck else "running"
 
 
 def wait_for(cluster: Cluster, desired: DesiredState, name: str, condition: str, timeout: float,

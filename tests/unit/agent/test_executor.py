@@ -65,3 +65,36 @@ def test_container_name_and_swarm_labels() -> None:
     glob = dpb.TaskAssignment(id="t2", service_name="agent", node_id="n1")
     assert container_name(glob) == "agent.n1.t2"
     assert container_spec(glob, "none")["network_mode"] == "none"
+
+
+def test_a_task_with_a_healthcheck_runs_only_once_healthy_and_fails_when_unhealthy() -> None:
+    """Swarm's semantics: STARTING until healthy, then RUNNING; an unhealthy container fails its task."""
+    R = State.RUNNING
+
+    def c(health: str) -> Observed:
+        return Observed(container_id="c1", status="running", pid=7, started=True, health=health)
+
+    assert step(R, State.STARTING, c("starting")) == NOTHING
+    assert step(R, State.READY, c("starting")) == Step("none", Report(State.STARTING, "starting"))
+    assert step(R, State.STARTING, c("healthy")) == Step("none", Report(R, "started"))
+    assert step(R, State.STARTING, c("")) == Step("none", Report(R, "started"))  # no healthcheck
+    failed = Step("none", Report(State.FAILED, "started", err="task: unhealthy container"))
+    assert step(R, State.STARTING, c("unhealthy")) == failed
+    assert step(R, R, c("unhealthy")) == failed  # also after it had been healthy
+    assert step(State.SHUTDOWN, State.FAILED, c("unhealthy")) == Step("stop")  # retired: stopped
+
+
+def test_health_of_counts_a_checked_container_as_starting_until_the_monitor_knows_it() -> None:
+    from types import SimpleNamespace
+
+    from agent.executor import health_of
+
+    checked = SimpleNamespace(id="c1", config={"healthcheck": {"Test": ["CMD-SHELL", "true"]}})
+    plain = SimpleNamespace(id="c2", config={})
+    disabled = SimpleNamespace(id="c3", config={"healthcheck": {"Test": ["NONE"]}})
+    known: dict[str, str | None] = {"c1": None}
+    engine = SimpleNamespace(health=lambda cid: known.get(cid))
+    assert health_of(engine, plain) == "" and health_of(engine, disabled) == ""
+    assert health_of(engine, checked) == "starting"
+    known["c1"] = "healthy"
+    assert health_of(engine, checked) == "healthy"
