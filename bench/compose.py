@@ -125,7 +125,9 @@ class DockerUp:
         for line in out:
             name, state, status = (line.split(" ", 2) + ["", ""])[:3]
             if state in ("exited", "dead"):
-                raise BenchError(f"docker-compose: {name} {status}")
+                logs = run([DOCKER_CLI, "logs", "--tail", "3", name], env=self.d.env, check=False)
+                said = " | ".join((logs.stdout + logs.stderr).strip().splitlines()[-3:])
+                raise BenchError(f"docker-compose: {name} {status}" + (f" (it said: {said})" if said else ""))
             if state != "running" or "(health: starting)" in status or "(unhealthy)" in status:
                 return False
         return True
