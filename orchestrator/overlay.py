@@ -32,8 +32,13 @@ LABEL = "com.orch.overlay"  # the former per-task overlay description; never set
 
 
 def new_network(existing: Iterable[Network], name: str, driver: str = "overlay", subnet: str = "",
-                gateway: str = "", ingress: bool = False) -> Network:
-    """A cluster network named ``name`` with the next free VNI and /24 of 10.0.0.0/8 (or ``subnet``)."""
+                gateway: str = "", ingress: bool = False, *, labels: dict[str, str] | None = None,
+                internal: bool = False, attachable: bool = False) -> Network:
+    """A cluster network named ``name`` with the next free VNI and /24 of 10.0.0.0/8 (or ``subnet``).
+
+    ``internal`` networks get no egress on any node (the agents build them without masquerade or a
+    default route); ``attachable`` is recorded for standalone containers, as Docker's flag.
+    """
     existing = list(existing)
     if driver != "overlay":
         raise InvalidArgument(f'only the "overlay" driver is cluster-scoped; got "{driver}"')
@@ -58,7 +63,8 @@ def new_network(existing: Iterable[Network], name: str, driver: str = "overlay",
             raise Unavailable("no free overlay subnet left")
     gw = gateway or str(next(net.hosts()))
     vni = max((n.vni for n in existing), default=FIRST_VNI - 1) + 1
-    spec = NetworkSpec(name=name, driver="overlay", subnet=str(net), gateway=gw, ingress=ingress)
+    spec = NetworkSpec(name=name, driver="overlay", subnet=str(net), gateway=gw, ingress=ingress,
+                       labels=dict(labels or {}), internal=internal, attachable=attachable)
     return Network(id=new_id(), spec=spec, vni=vni)
 
 
@@ -126,20 +132,42 @@ def _candidates(net: Network, *, top_down: bool) -> Iterable[str]:
     return (str(ipaddress.IPv4Address(i)) for i in range(last, first - 1, -1))
 
 
+class Held(set[str]):
+    """Addresses held on a network, plus ``recent``: those of stopped tasks still kept as history.
+
+    A stopped task's container stays on its node until the task is reaped, and that node's agent
+    keeps its address reserved until then; handing the address straight to the task's replacement
+    (which often lands on the same node) would make it fail with "address already in use". So
+    :func:`allocate` avoids recent addresses while others are free, as Docker's serial IPAM avoids
+    reusing a just-released address.
+    """
+
+    recent: frozenset[str] = frozenset()
+
+
 def allocate(net: Network, used: set[str], *, top_down: bool = False) -> str:
-    """The lowest (or highest) free host address of ``net``, never the gateway; adds it to ``used``."""
-    for ip in _candidates(net, top_down=top_down):
-        if ip != net.spec.gateway and ip not in used:
-            used.add(ip)
-            return ip
+    """The lowest (or highest) free host address of ``net``, never the gateway; adds it to ``used``.
+
+    Addresses in ``used.recent`` (a :class:`Held`) are taken only when nothing else is free.
+    """
+    recent = getattr(used, "recent", frozenset())
+    for avoid in ((recent,) if recent else ()) + (frozenset(),):
+        for ip in _candidates(net, top_down=top_down):
+            if ip != net.spec.gateway and ip not in used and ip not in avoid:
+                used.add(ip)
+                return ip
     raise Unavailable(f"no free address left on network {net.spec.name}")
 
 
 def used_addresses(tasks: Iterable[Task], network_id: str, services: Iterable[Service] = (),
                    networks: Iterable[Network] = ()) -> set[str]:
-    """Every address held on the network: live tasks', services' VIPs, nodes' lb addresses."""
-    used = {ip for t in tasks if holds_address(t) for a in t.networks if a.network_id == network_id
-            for ip in a.addresses}
+    """Every address held on the network: live tasks', services' VIPs, nodes' lb addresses (a
+    :class:`Held` whose ``recent`` are the stopped tasks' addresses)."""
+    tasks = list(tasks)
+    used = Held(ip for t in tasks if holds_address(t) for a in t.networks if a.network_id == network_id
+                for ip in a.addresses)
+    used.recent = frozenset(ip for t in tasks if t.networks and not holds_address(t) for a in t.networks
+                            if a.network_id == network_id for ip in a.addresses)
     for svc in services:
         if svc.endpoint is not None:
             used.update(v.addr for v in svc.endpoint.virtual_ips if v.network_id == network_id)

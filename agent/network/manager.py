@@ -97,6 +97,7 @@ class NetworkManager:
         self._dns_views: set[str] = set()
         # overlay network id (local record) -> what the manager's NetworkState says about it
         self._overlays: dict[str, _Overlay] = {}
+        self._have_state = False  # a NetworkState was applied: _overlays says what this node serves
         self._mesh: list[MeshPort] = []  # the routing mesh's ports (from the NetworkState)
         self._mtu = 0
         self.get_container: Callable[[str], Container] | None = None
@@ -315,15 +316,20 @@ class NetworkManager:
         Per network (see ``overlay.py``): the local record reuses the manager's subnet and gateway, the
         bridge gets a ``vxlan<VNI>`` device with a static FDB, the node's lb port holds its own address,
         and the names, VIPs and mesh ports go to DNS and nft in one ``_sync()``. Overlay networks that
-        left the state are removed once no local container uses them.
+        left the state are removed once no local container uses them. An ``internal`` network's record
+        is internal (no masquerade, no route out), so no node gives it egress.
         """
         with self._lock:
             local = set(self.kernel.host_addresses())
             wanted: dict[str, _Overlay] = {}
             for n in state.networks:
                 net = next((r for r in self.st.networks.values() if r.name == n.name), None)
+                if net is not None and net.driver == "overlay" and not self.members(net) and (
+                        net.labels.get(LABEL_VNI) != str(n.vni) or net.subnet != n.subnet):
+                    self._drop_overlay(net)  # a removed network's record, and a new one took its name
+                    net = None
                 if net is None:
-                    net = self.create(n.name, subnet=n.subnet, gateway=n.gateway,
+                    net = self.create(n.name, subnet=n.subnet, gateway=n.gateway, internal=n.internal,
                                       options={OPT_MTU: str((self._mtu or self.kernel.mtu()) - VXLAN_OVERHEAD)},
                                       labels={LABEL_VNI: str(n.vni)})
                     net.driver = "overlay"
@@ -339,20 +345,32 @@ class NetworkManager:
                 wanted[net.id] = _Overlay(vni=int(n.vni), lb=n.lb_addr, records=overlay.dns_records(n),
                                           vips=overlay.service_vips(n, net.bridge) if n.lb_addr else [])
             self._overlays = wanted
+            self._have_state = True
             self._mesh = overlay.mesh_ports(state.mesh) if any(n.ingress and n.lb_addr for n in state.networks) else []
-            for net in list(self.st.networks.values()):
-                if net.driver == "overlay" and net.id not in wanted and not self.members(net):
-                    vni = int(net.labels.get(LABEL_VNI, "0") or 0)
-                    log.info("overlay network %s: no longer served by this node, removing bridge %s and vxlan%d",
-                             net.name, net.bridge, vni)
-                    self._undo_network(net)
-                    for link in (f"vxlan{vni}", overlay.lb_port_names(vni)[0]):
-                        try:
-                            self.kernel.delete_link(link)
-                        except Exception:  # noqa: BLE001 - already gone with the bridge
-                            log.debug("deleting %s", link, exc_info=True)
-                    self._save()
+            self._drop_unserved_overlays()
             self._sync()
+
+    def _drop_unserved_overlays(self) -> None:
+        """Remove the records of overlay networks this node no longer serves once no container uses
+        them: after a NetworkState, and after a container's removal (a network usually leaves the
+        state while its last containers are still stopping, and no new state may follow)."""
+        if not self._have_state:
+            return  # before the first NetworkState every overlay record looks unserved
+        for net in list(self.st.networks.values()):
+            if net.driver == "overlay" and net.id not in self._overlays and not self.members(net):
+                self._drop_overlay(net)
+
+    def _drop_overlay(self, net: NetworkRecord) -> None:
+        vni = int(net.labels.get(LABEL_VNI, "0") or 0)
+        log.info("overlay network %s: no longer served by this node, removing bridge %s and vxlan%d",
+                 net.name, net.bridge, vni)
+        self._undo_network(net)
+        for link in (f"vxlan{vni}", overlay.lb_port_names(vni)[0]):
+            try:
+                self.kernel.delete_link(link)
+            except Exception:  # noqa: BLE001 - already gone with the bridge
+                log.debug("deleting %s", link, exc_info=True)
+        self._save()
 
     # ================================================================ engine hooks
     def prepare(self, c: Container, spec: dict[str, Any]) -> None:
@@ -595,6 +613,10 @@ class NetworkManager:
             if self._release_vips(c.id):
                 self._sync()
             self._save()
+            if any(self.st.networks.get(e["network_id"]) is not None
+                   and self.st.networks[e["network_id"]].driver == "overlay" for e in cfg.get("endpoints", [])):
+                self._drop_unserved_overlays()
+                self._sync()
 
     # ================================================================ connect / disconnect
     def connect(self, net_ref: str, container_ref: str, *, aliases: Iterable[str] = (), ip: str = "") -> None:

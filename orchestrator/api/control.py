@@ -1,7 +1,7 @@
 """The ControlAPI as in-process calls: validation, name resolution, filters, store writes.
 
 The gRPC servicer (:mod:`orchestrator.api.server`) is a thin adapter over this class; tests call it
-directly on a ``MemoryStore``. It only writes *desired* state (services, scale) and never touches
+directly on a ``MemoryStore``. It only writes *desired* state (services, scale, cluster networks) and never touches
 tasks: the leader's loops turn services into tasks, the dispatcher reports what runs.
 
 Errors are the closed vocabulary of :mod:`orchestrator.errors`, worded like Docker's
@@ -23,6 +23,7 @@ from orchestrator.api import convert
 from orchestrator.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, SequenceConflict
 from orchestrator.model import (
     DEFAULT_CLUSTER_ID,
+    Network,
     Node,
     NodeState,
     Service,
@@ -31,6 +32,7 @@ from orchestrator.model import (
     TaskState,
     new_id,
 )
+from orchestrator.model.service import UpdateStatus
 from orchestrator.scheduler import parse_constraints, parse_spread
 from orchestrator.store import MemoryStore, Tx, View
 
@@ -177,12 +179,55 @@ class Control:
         svc = netalloc.update_retrying(self.store, lambda tx: netalloc.create_service(tx, svc))  # VIPs, mesh ports (ingress)
         return self.store.view().get("service", svc.id) or svc
 
-    def create_network(self, name: str, driver: str = "overlay", subnet: str = "", gateway: str = "") -> dict[str, Any]:
+    # -- networks (cluster-scoped overlay networks; node-local ones are each agent's Networks API) --
+    def create_network(self, name: str, driver: str = "overlay", subnet: str = "", gateway: str = "", *,
+                       labels: Mapping[str, str] | None = None, internal: bool = False,
+                       attachable: bool = False) -> dict[str, Any]:
         """A cluster-scoped overlay network (subnet, gateway and VNI chosen here, once for all nodes)."""
         net = netalloc.create_network(
-            self.store, lambda existing: overlay.new_network(existing, name, driver or "overlay", subnet, gateway))
-        return {"Id": net.id, "Name": net.spec.name, "Driver": "overlay", "Scope": "swarm",
-                "IPAM": {"Config": [{"Subnet": net.spec.subnet, "Gateway": net.spec.gateway}]}, "VNI": net.vni}
+            self.store, lambda existing: overlay.new_network(
+                existing, name, driver or "overlay", subnet, gateway, labels=dict(labels or {}),
+                internal=internal, attachable=attachable))
+        return convert.network_doc(self.store.view().get("network", net.id) or net)
+
+    def list_networks(self, filters: Filters) -> list[dict[str, Any]]:
+        """Docker's filters: name (substring), id (prefix), label, driver, scope (these are "swarm")."""
+        _check_filters(filters, ("id", "name", "label", "driver", "scope"))
+        docs = []
+        for net in sorted(self.store.view().all("network"), key=lambda n: n.spec.name):
+            if "id" in filters and not any(net.id.startswith(v) for v in filters["id"]):
+                continue
+            if "name" in filters and not any(v in net.spec.name for v in filters["name"]):
+                continue
+            if "driver" in filters and net.spec.driver not in filters["driver"]:
+                continue
+            if "scope" in filters and "swarm" not in filters["scope"]:
+                continue
+            if "label" in filters and not _label_match(net.spec.labels, filters["label"]):
+                continue
+            docs.append(convert.network_doc(net))
+        return docs
+
+    def inspect_network(self, ref: str) -> dict[str, Any]:
+        return convert.network_doc(_resolve_network(self.store.view().all("network"), ref))
+
+    def remove_network(self, ref: str) -> str:
+        """Remove a cluster network nothing uses any more; returns its name.
+
+        Refused while a service names it, while a retired task on a live node still holds an address on
+        it (its container is stopping: removing the network now would leave that node's bridge behind
+        until it stops), and for the ingress network while a service publishes mesh ports. The checks
+        run in the deleting transaction, which claims the network slot like creators do, so a service
+        created concurrently on this network makes one of the two writes retry.
+        """
+        def tx_fn(tx: Tx) -> Network:
+            net = _resolve_network(tx.find("network"), ref)
+            _check_unused(net, tx.find("service"), tx.find("task"), {n.id: n for n in tx.find("node")})
+            netalloc.claim_network_slot(tx)
+            tx.delete("network", net.id, net.meta.version)
+            return net
+
+        return netalloc.update_retrying(self.store, tx_fn).spec.name
 
     def _random_name(self, view: View) -> str:
         for _ in range(100):
@@ -253,6 +298,25 @@ class Control:
         self.store.update(lambda tx: tx.update(new))
         return self.store.view().get("service", svc.id) or new
 
+    def rollback_service(self, ref: str, version: int = 0) -> Service:
+        """`docker service rollback`: the previous spec becomes the spec (the current one becomes the
+        previous, so a second rollback goes forward again) and the updater rolls the tasks with
+        ``rollback_config``, the update status saying it was asked for. ``version`` 0: any version."""
+        view = self.store.view()
+        svc = self.resolve_service(view, ref)
+        if version and version != svc.meta.version:
+            raise SequenceConflict(
+                f"update out of sequence: service {svc.spec.name} changed since it was read "
+                f"(version {version}, now {svc.meta.version}); re-read it and retry"
+            )
+        if svc.previous_spec is None:
+            raise FailedPrecondition(f"service {svc.spec.name} does not have a previous spec")
+        status = UpdateStatus(state="rollback_started", message="manually requested rollback",
+                              started_at=self.clock())
+        new = svc.evolve(spec=svc.previous_spec, previous_spec=svc.spec, update_status=status)
+        self.store.update(lambda tx: tx.update(new))
+        return self.store.view().get("service", svc.id) or new
+
     def scale_service(self, ref: str, replicas: int) -> Service:
         if replicas < 0:
             raise InvalidArgument(f"invalid replicas value {replicas}: replicas must be >= 0")
@@ -312,6 +376,37 @@ class Control:
         hostnames = {n.id: n.hostname for n in view.all("node")}
         tasks.sort(key=lambda t: (t.service_name, t.slot, t.node_id, -t.meta.created_at))
         return [convert.task_doc(t, hostnames.get(t.node_id, "")) for t in tasks]
+
+
+def _resolve_network(networks: list[Network], ref: str) -> Network:
+    """By full id, then name, then unique id prefix (Docker's order)."""
+    for net in networks:
+        if net.id == ref:
+            return net
+    for net in networks:
+        if net.spec.name == ref:
+            return net
+    prefixed = [n for n in networks if ref and n.id.startswith(ref)]
+    if len(prefixed) == 1:
+        return prefixed[0]
+    if len(prefixed) > 1:
+        raise InvalidArgument(f"network {ref} is ambiguous ({len(prefixed)} networks match)")
+    raise NotFound(f"network {ref} not found")
+
+
+def _check_unused(net: Network, services: list[Service], tasks: list[Task], nodes: dict[str, Node]) -> None:
+    name = net.spec.name
+    for svc in sorted(services, key=lambda s: s.spec.name):
+        if any(a.target in (net.id, name) for a in svc.spec.task.networks):
+            raise FailedPrecondition(f"network {name} is in use by service {svc.spec.name}")
+        if net.spec.ingress and overlay.has_mesh_ports(svc.spec.task.endpoint.ports):
+            raise FailedPrecondition(f"ingress network cannot be removed because service {svc.spec.name} "
+                                     "publishes ports through it")
+    for t in sorted(tasks, key=lambda t: t.id):
+        node = nodes.get(t.node_id)
+        if (node is not None and node.status.state != NodeState.DOWN and t.status.state <= TaskState.RUNNING
+                and any(a.network_id == net.id for a in t.networks)):
+            raise FailedPrecondition(f"network {name} is in use by task {t.name} (it is stopping; retry in a moment)")
 
 
 def _task_short_name(t: Task) -> str:

@@ -21,6 +21,7 @@ from orchestrator.model import (
     EndpointSpec,
     HealthCheck,
     Mount,
+    Network,
     NetworkAttachmentConfig,
     Node,
     Placement,
@@ -435,4 +436,26 @@ def cluster_doc(cluster: Cluster) -> dict[str, Any]:
         "SubnetSize": 24,
         "DataPathPort": 4789,
         "JoinTokens": {"Worker": cluster.join_tokens.worker, "Manager": cluster.join_tokens.manager},
+    }
+
+
+VXLAN_OPTION = "com.docker.network.driver.overlay.vxlanid_list"
+
+
+def network_doc(net: Network) -> dict[str, Any]:
+    """Docker's document of a swarm-scoped network (``docker network inspect`` on a manager).
+
+    ``Containers`` stays empty here: which containers sit on the network is each node's knowledge (the
+    CLI fills it from the local agent when this node has the network too).
+    """
+    spec = net.spec
+    return {
+        "Name": spec.name, "Id": net.id, "Created": timestamp(net.meta.created_at), "Scope": "swarm",
+        "Driver": spec.driver, "EnableIPv6": False,
+        "IPAM": {"Driver": "default", "Options": None,
+                 "Config": [{"Subnet": spec.subnet, "Gateway": spec.gateway}] if spec.subnet else []},
+        "Internal": spec.internal, "Attachable": spec.attachable, "Ingress": spec.ingress,
+        "ConfigFrom": {"Network": ""}, "ConfigOnly": False, "Containers": {},
+        "Options": {**spec.options, **({VXLAN_OPTION: str(net.vni)} if net.vni else {})},
+        "Labels": dict(spec.labels),
     }

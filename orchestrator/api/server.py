@@ -112,8 +112,23 @@ class ControlServicer(rpc.ControlServicer):
 
     @_mapped
     def CreateNetwork(self, request: pb.CreateNetworkRequest, context: grpc.ServicerContext) -> pb.ControlDocument:
-        doc = self.control.create_network(request.name, request.driver, request.subnet, request.gateway)
+        doc = self.control.create_network(request.name, request.driver, request.subnet, request.gateway,
+                                          labels=dict(request.labels), internal=request.internal,
+                                          attachable=request.attachable)
         return pb.ControlDocument(json=json.dumps(doc))
+
+    @_mapped
+    def ListNetworks(self, request: pb.ControlListRequest, context: grpc.ServicerContext) -> pb.ControlDocuments:
+        return _docs(self.control.list_networks(_filters(request.filters)))
+
+    @_mapped
+    def InspectNetwork(self, request: pb.ControlRef, context: grpc.ServicerContext) -> pb.ControlDocument:
+        return pb.ControlDocument(json=json.dumps(self.control.inspect_network(request.ref)))
+
+    @_mapped
+    def RemoveNetwork(self, request: pb.ControlRef, context: grpc.ServicerContext) -> pb.ControlEmpty:
+        self.control.remove_network(request.ref)
+        return pb.ControlEmpty()
 
     @_mapped
     def ListServices(self, request: pb.ControlListRequest, context: grpc.ServicerContext) -> pb.ControlDocuments:
@@ -130,6 +145,9 @@ class ControlServicer(rpc.ControlServicer):
 
     @_mapped
     def UpdateService(self, request: pb.UpdateServiceRequest, context: grpc.ServicerContext) -> pb.UpdateServiceReply:
+        if request.rollback:
+            svc = self.control.rollback_service(request.ref, request.version)
+            return pb.UpdateServiceReply(id=svc.id, name=svc.spec.name, version=svc.meta.version)
         try:
             doc = json.loads(request.spec_json)
         except ValueError as err:

@@ -1,8 +1,8 @@
 """`orch up|down|scale`, `orch compose up|down|ps|logs|ls|exec|scale` and `orch stack ...`.
 
 A compose project is a stack in the cluster: ``orchestrator.compose.deploy`` turns it into services
-through the ControlAPI (the same calls as `orch service create`), bridge networks through the Networks
-API and volumes through the Engine API. This module parses flags, wires the gRPC clients into
+through the ControlAPI (the same calls as `orch service create`), overlay networks through the
+ControlAPI too, ``driver: bridge`` networks through the Networks API and volumes through the Engine API. This module parses flags, wires the gRPC clients into
 :class:`GrpcCluster` and prints: compose-like progress lines (coloured with rich on a terminal) and
 prefixed, coloured log lines.
 """
@@ -113,18 +113,51 @@ class GrpcCluster:
                 and (oneoff or c.labels.get("com.docker.compose.oneoff") != "True")]
 
     def networks(self) -> dict[str, dict[str, str]]:
+        """Cluster networks (ControlAPI) and this node's own ones, name -> labels. A node's records of
+        overlay networks are left out: they only realise cluster networks (and linger while removed)."""
+        from proto.orch.v1 import control_pb2 as cpb
         from proto.orch.v1 import network_pb2 as npb
 
-        return {n.name: dict(n.labels) for n in self.nets.List(npb.NetworkListRequest()).networks}
+        local = {n.name: dict(n.labels) for n in self.nets.List(npb.NetworkListRequest()).networks
+                 if n.driver != "overlay"}
+        docs = [json.loads(j) for j in self.control.ListNetworks(cpb.ControlListRequest()).json]
+        return {**local, **{d["Name"]: dict(d.get("Labels") or {}) for d in docs}}
 
-    def create_network(self, name: str, labels: dict[str, str], internal: bool) -> None:
+    def create_network(self, name: str, labels: dict[str, str], internal: bool, *, driver: str = "overlay",
+                       attachable: bool = False) -> None:
+        """Overlay networks are the cluster's (ControlAPI); ``bridge`` ones this node's (Networks API)."""
+        if driver == "overlay":
+            from proto.orch.v1 import control_pb2 as cpb
+
+            self.control.CreateNetwork(cpb.CreateNetworkRequest(name=name, driver="overlay", labels=labels,
+                                                                internal=internal, attachable=attachable))
+            return
         from proto.orch.v1 import network_pb2 as npb
 
-        self.nets.Create(npb.NetworkCreateRequest(name=name, driver="bridge", labels=labels, internal=internal))
+        self.nets.Create(npb.NetworkCreateRequest(name=name, driver=driver, labels=labels, internal=internal,
+                                                  attachable=attachable))
 
-    def remove_network(self, name: str) -> None:
+    def remove_network(self, name: str, timeout: float = 60.0) -> None:
+        """The cluster network ``name``, else the node's. A cluster network is refused while a removed
+        service's task still stops on some node: that is waited for (polling until ``timeout``)."""
+        import time
+
+        from proto.orch.v1 import control_pb2 as cpb
         from proto.orch.v1 import network_pb2 as npb
 
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.control.RemoveNetwork(cpb.ControlRef(ref=name))
+                return
+            except grpc.RpcError as e:
+                code = e.code()  # type: ignore[attr-defined]
+                if code == grpc.StatusCode.NOT_FOUND:
+                    break
+                if (code != grpc.StatusCode.FAILED_PRECONDITION or "in use by task" not in (e.details() or "")  # type: ignore[attr-defined]
+                        or time.monotonic() > deadline):
+                    raise
+            time.sleep(0.2)
         self.nets.Remove(npb.NetworkRef(ref=name))
 
     def volumes(self) -> dict[str, dict[str, str]]:

@@ -111,7 +111,8 @@ def _ensure_networks_and_volumes(cluster: GrpcCluster, desired: Any, doc: dict[s
     for n in doc["TaskTemplate"].get("Networks") or ():
         if n["Target"] not in have_nets and n["Target"] in desired.networks:
             cfg = desired.networks[n["Target"]]
-            cluster.create_network(n["Target"], cfg["labels"], cfg["internal"])
+            cluster.create_network(n["Target"], cfg["labels"], cfg["internal"], driver=cfg["driver"],
+                                   attachable=cfg["attachable"])
     have_vols = cluster.volumes()
     for m in doc["TaskTemplate"]["ContainerSpec"].get("Mounts", ()):
         src = m.get("Source", "")

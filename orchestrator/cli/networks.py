@@ -2,11 +2,18 @@
 
 Flags, output and messages follow Docker's: `create` prints the new id, `rm` the names it removed,
 `ls` the NETWORK ID/NAME/DRIVER/SCOPE table (filters driver, id, label, name, scope, type, dangling).
+
+Two owners, one view: overlay networks are the cluster's (the ControlAPI on a manager creates, lists,
+inspects and removes them), every other network is the node's (its Networks API). On a manager `ls`
+shows both, a cluster network once, as ``swarm``, even where this node has a local record of it
+(the bridge and VXLAN device that realise it here); `inspect` and `rm` look among the cluster's
+networks first. On a worker, which cannot ask the ControlAPI, they see the node's networks only.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from typing import Any
@@ -118,14 +125,13 @@ def cmd_create(args: argparse.Namespace) -> int:
     if args.ipam_driver not in ("", "default"):
         raise CliError(f'plugin "{args.ipam_driver}" not found')
     if args.driver == "overlay":  # cluster-scoped: the manager allocates subnet, gateway and VNI
-        import json
-
         from orchestrator.cli.swarm import control
         from proto.orch.v1 import control_pb2
 
         doc = json.loads(control().CreateNetwork(control_pb2.CreateNetworkRequest(
             name=args.name, driver=args.driver, subnet=_one(args.subnet, "--subnet"),
-            gateway=_one(args.gateway, "--gateway"))).json)
+            gateway=_one(args.gateway, "--gateway"), labels=_kv(args.label, "--label"),
+            internal=args.internal, attachable=args.attachable)).json)
         print(doc["Id"])
         return 0
     pb = _pb()
@@ -150,6 +156,63 @@ def _ls_row(n: Any, no_trunc: bool) -> dict[str, Any]:
         "CreatedAt": _created_text(n.created),
         "_id": n.id, "_labels": dict(n.labels), "_containers": n.containers,
     }
+
+
+def _cluster_row(doc: dict[str, Any], no_trunc: bool, containers: int) -> dict[str, Any]:
+    nid, labels = doc["Id"], dict(doc.get("Labels") or {})
+    return {
+        "ID": nid if no_trunc else nid[:12], "Name": doc["Name"], "Driver": doc.get("Driver", "overlay"),
+        "Scope": "swarm", "IPv6": str(bool(doc.get("EnableIPv6"))).lower(),
+        "Internal": str(bool(doc.get("Internal"))).lower(),
+        "Labels": ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
+        "CreatedAt": _created_text(doc.get("Created", "")),
+        "_id": nid, "_labels": labels, "_containers": containers,
+    }
+
+
+def merge_rows(local: list[Any], cluster: list[dict[str, Any]] | None, no_trunc: bool) -> list[dict[str, Any]]:
+    """The `ls` rows: the node's networks and, on a manager (``cluster`` not None), the cluster's.
+
+    A node's record of an overlay network only realises a cluster network: on a manager it gives way
+    to the cluster's row (lending it its container count) or, when the cluster no longer has that
+    network (the record lingers until its last container leaves), is not shown; on a worker it is
+    shown with scope ``swarm``, as Docker does.
+    """
+    rows = {}
+    for n in local:
+        row = _ls_row(n, no_trunc)
+        if n.driver == "overlay":
+            if cluster is not None:
+                continue
+            row["Scope"] = "swarm"
+        rows[n.name] = row
+    counts = {n.name: n.containers for n in local if n.driver == "overlay"}
+    for doc in cluster or ():
+        rows[doc["Name"]] = _cluster_row(doc, no_trunc, counts.get(doc["Name"], 0))
+    return [rows[k] for k in sorted(rows)]
+
+
+def _cluster_call(method: str, request: Any) -> Any:
+    """A ControlAPI network call, or None when this node is not a manager (a worker, no cluster)."""
+    import grpc
+
+    from orchestrator.cli.swarm import control
+
+    try:
+        return getattr(control(), method)(request)
+    except grpc.RpcError as e:
+        code, details = e.code(), e.details() or ""  # type: ignore[attr-defined]
+        if code == grpc.StatusCode.UNIMPLEMENTED or (code == grpc.StatusCode.FAILED_PRECONDITION and (
+                "not a manager" in details or "not part of a cluster" in details)):
+            return None
+        raise
+
+
+def _cluster_docs() -> list[dict[str, Any]] | None:
+    from proto.orch.v1 import control_pb2
+
+    reply = _cluster_call("ListNetworks", control_pb2.ControlListRequest())
+    return None if reply is None else [json.loads(j) for j in reply.json]
 
 
 NETWORK_FILTERS = ("dangling", "driver", "id", "label", "name", "scope", "type")
@@ -180,8 +243,8 @@ def _filter(rows: list[dict[str, Any]], values: list[str]) -> list[dict[str, Any
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
-    nets = _stub().List(_pb().NetworkListRequest()).networks
-    rows = _filter([_ls_row(n, args.no_trunc) for n in nets], args.filter)
+    nets = list(_stub().List(_pb().NetworkListRequest()).networks)
+    rows = _filter(merge_rows(nets, _cluster_docs(), args.no_trunc), args.filter)
     if args.quiet:
         for r in rows:
             print(r["ID"])
@@ -190,9 +253,30 @@ def cmd_ls(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_inspect(args: argparse.Namespace) -> int:
-    import json
+def _inspect_one(stub: Any, pb: Any, ref: str) -> dict[str, Any]:
+    """The cluster's document when ``ref`` names a cluster network (with this node's containers on it,
+    as Docker shows them), else the node's."""
+    import grpc
 
+    from proto.orch.v1 import control_pb2
+
+    try:
+        reply = _cluster_call("InspectNetwork", control_pb2.ControlRef(ref=ref))
+    except grpc.RpcError as e:
+        if e.code() != grpc.StatusCode.NOT_FOUND:  # type: ignore[attr-defined]
+            raise
+        reply = None
+    if reply is None:
+        return dict(json.loads(stub.Inspect(pb.NetworkRef(ref=ref)).json))
+    doc = dict(json.loads(reply.json))
+    try:
+        doc["Containers"] = json.loads(stub.Inspect(pb.NetworkRef(ref=doc["Name"])).json).get("Containers") or {}
+    except grpc.RpcError:
+        pass  # no task of this network on this node
+    return doc
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
     import grpc
 
     stub, pb = _stub(), _pb()
@@ -200,7 +284,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     rc = 0
     for n in args.names:
         try:
-            docs.append(json.loads(stub.Inspect(pb.NetworkRef(ref=n)).json))
+            docs.append(_inspect_one(stub, pb, n))
         except grpc.RpcError as e:
             print(f"Error response from daemon: {client.rpc_error_message(e)}", file=sys.stderr)
             rc = 1
@@ -215,11 +299,14 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 def cmd_rm(args: argparse.Namespace) -> int:
     import grpc
 
+    from proto.orch.v1 import control_pb2
+
     stub, pb = _stub(), _pb()
     rc = 0
     for n in args.names:
         try:
-            stub.Remove(pb.NetworkRef(ref=n))
+            if not _remove_cluster_network(control_pb2, n):
+                stub.Remove(pb.NetworkRef(ref=n))
             print(n)
         except grpc.RpcError as e:
             if args.force and e.code() == grpc.StatusCode.NOT_FOUND:  # type: ignore[attr-defined]
@@ -227,6 +314,18 @@ def cmd_rm(args: argparse.Namespace) -> int:
             print(f"Error response from daemon: {client.rpc_error_message(e)}", file=sys.stderr)
             rc = 1
     return rc
+
+
+def _remove_cluster_network(control_pb2: Any, ref: str) -> bool:
+    """Whether ``ref`` was a cluster network (now removed); False sends the caller to the node's."""
+    import grpc
+
+    try:
+        return _cluster_call("RemoveNetwork", control_pb2.ControlRef(ref=ref)) is not None
+    except grpc.RpcError as e:
+        if e.code() == grpc.StatusCode.NOT_FOUND:  # type: ignore[attr-defined]
+            return False
+        raise
 
 
 def _until(value: str) -> float:

@@ -2,8 +2,9 @@
 
 Everything goes through the daemon's public APIs: services through the ControlAPI (the same
 CreateService / UpdateService / ScaleService / RemoveServices calls `orch service` makes, with the ServiceSpec JSON
-built by ``plan.py``), networks through the Networks API, volumes and containers through the Engine
-API. Order of writes in `up`: networks, volumes, orphans, then services batch by batch in
+built by ``plan.py``), overlay networks through the ControlAPI too (cluster-scoped, as `docker stack
+deploy`), ``driver: bridge`` networks through the node's Networks API, volumes and containers through
+the Engine API. Order of writes in `up`: networks, volumes, orphans, then services batch by batch in
 ``depends_on`` order, waiting for each dependency's condition (started, healthy, completed) before
 its dependents are written. All validation happens before the first write (``plan.desired_state``),
 so a bad file or a port conflict leaves the previous deployment untouched.
@@ -36,9 +37,10 @@ class Cluster(Protocol):
     def scale(self, name: str, replicas: int) -> None: ...
     def tasks(self, service: str) -> list[dict[str, Any]]: ...
     def containers(self, project: str) -> list[Any]: ...
-    def networks(self) -> dict[str, dict[str, str]]: ...
-    def create_network(self, name: str, labels: dict[str, str], internal: bool) -> None: ...
-    def remove_network(self, name: str) -> None: ...
+    def networks(self) -> dict[str, dict[str, str]]: ...  # cluster and node networks: name -> labels
+    def create_network(self, name: str, labels: dict[str, str], internal: bool, *, driver: str = "overlay",
+                       attachable: bool = False) -> None: ...
+    def remove_network(self, name: str) -> None: ...  # waits while a stopping task still holds it
     def volumes(self) -> dict[str, dict[str, str]]: ...
     def create_volume(self, name: str, labels: dict[str, str]) -> None: ...
     def remove_volume(self, name: str) -> None: ...
@@ -90,7 +92,8 @@ def up(project: Project, cluster: Cluster, opts: UpOptions, progress: Progress =
     for net in p.networks:
         cfg = desired.networks[net]
         progress("Network", net, "Creating")
-        cluster.create_network(net, cfg["labels"], cfg["internal"])
+        cluster.create_network(net, cfg["labels"], cfg["internal"], driver=cfg["driver"],
+                               attachable=cfg["attachable"])
         progress("Network", net, "Created")
     for vol in p.volumes:
         progress("Volume", vol, "Creating")

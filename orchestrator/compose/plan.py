@@ -6,10 +6,16 @@ JSON `orch service create` sends to the ControlAPI - plus the networks and volum
 (create, update, recreate, scale, noop, remove), like compose's ConvergencePlan. Nothing here talks to a
 daemon, so every rule is unit-tested; ``deploy.py`` carries the plan out.
 
-Single-node networking, until overlay networks exist: a compose network is a bridge network on the
-node, tasks join it with the compose service name (and ``<project>_<service>``) as aliases, so
-``http://api/`` reaches the service's virtual IP, balanced by nftables over the replicas (Docker's
-default ``endpoint_mode: vip``), or every replica's address with ``endpoint_mode: dnsrr`` (DNS round
+Networking, as `docker stack deploy`: a compose network without a driver, or with ``driver: overlay``,
+is a cluster overlay network named ``<project>_<net>`` (created through the ControlAPI with the compose
+labels, ``internal`` and ``attachable`` as declared), so the project's tasks reach each other by name
+whichever nodes they land on; ``driver: bridge`` keeps a node-local bridge on the node the CLI talks
+to, as before, which only suits a single node. ``external: true`` networks are looked up among the
+cluster's networks and the node's. A service on several networks joins all of them, in file order
+(``eth0``, ``eth1``, ...), with the compose service name, ``<project>_<service>`` and the aliases given
+for that network as its names there; a service resolves only on the networks it shares with the
+caller. Names resolve to the service's virtual IP, balanced by nftables over the replicas (Docker's
+default ``endpoint_mode: vip``), or to every replica's address with ``endpoint_mode: dnsrr`` (DNS round
 robin); ``tasks.api`` resolves to the replicas either way. Published ports go to the routing mesh
 (``mode: ingress``, the default): every node accepts them and balances over the replicas, so any
 number of replicas may publish one; ``mode: host`` ports are the task's node's own, as in Docker.
@@ -75,7 +81,8 @@ class DesiredService:
 class DesiredState:
     project: str
     services: dict[str, DesiredService]  # by compose service name
-    networks: dict[str, dict[str, Any]]  # cluster network name -> {labels, internal, external, driver}
+    # network name -> {labels, internal, attachable, external, driver ("overlay": cluster, "bridge": node)}
+    networks: dict[str, dict[str, Any]]
     volumes: dict[str, dict[str, Any]]  # cluster volume name -> {labels, external}
     order: list[list[str]]  # start batches (compose names)
     warnings: list[str] = field(default_factory=list)
@@ -274,9 +281,6 @@ def service_doc(project: Project, name: str, cfg: ServiceConfig, replicas: int) 
     if hc is not None:
         container["Healthcheck"] = hc
     nets = cfg.networks if cfg.networks else ({"default": None} if cfg.network_mode is None else {})
-    if len(nets) > 1:
-        raise ComposeError(f"{_where(name, 'networks')}: a service on more than one network is not supported "
-                           "on a single node yet")
     networks = [{"Target": network_name(project, net),
                  "Aliases": [name, f"{project.name}_{name}", *((opts.aliases or []) if opts else [])]}
                 for net, opts in nets.items()]
@@ -361,16 +365,17 @@ def desired_state(project: Project, scale: dict[str, int] | None = None,
         full = network_name(project, net)
         if full not in used_nets:
             continue
-        driver = ncfg.driver or "bridge"
+        driver = ncfg.driver or "overlay"
         if driver not in ("bridge", "overlay"):
-            raise ComposeError(f"networks.{net}.driver: {driver!r} is not supported (bridge)")
+            raise ComposeError(f"networks.{net}.driver: {driver!r} is not supported (overlay or bridge)")
         networks[full] = {"labels": {**(ncfg.labels or {}), LABEL_PROJECT: project.name, LABEL_NETWORK: net,
                                      LABEL_STACK: project.name},
-                          "internal": bool(ncfg.internal), "external": bool(ncfg.external)}
+                          "internal": bool(ncfg.internal), "attachable": bool(ncfg.attachable),
+                          "external": bool(ncfg.external), "driver": driver}
     for full in sorted(used_nets - set(networks)):  # the implicit default network
         net = full[len(project.name) + 1:]
         networks[full] = {"labels": {LABEL_PROJECT: project.name, LABEL_NETWORK: net, LABEL_STACK: project.name},
-                          "internal": False, "external": False}
+                          "internal": False, "attachable": False, "external": False, "driver": "overlay"}
     volumes: dict[str, dict[str, Any]] = {}
     for vol in sorted(used_vols):
         vcfg = project.volumes.get(vol)

@@ -56,7 +56,8 @@ def build(view: View, node_id: str) -> dpb.NetworkState:
 def _network(net: Network, tasks: list[Task], services: dict[str, Service], addrs: dict[str, str],
              node_id: str) -> dpb.OverlayNetwork:
     msg = dpb.OverlayNetwork(id=net.id, name=net.spec.name, subnet=net.spec.subnet, gateway=net.spec.gateway,
-                             vni=net.vni, ingress=net.spec.ingress, lb_addr=net.lb_addresses.get(node_id, ""))
+                             vni=net.vni, ingress=net.spec.ingress, lb_addr=net.lb_addresses.get(node_id, ""),
+                             internal=net.spec.internal)
     seen: set[str] = set()
     for t in tasks:
         att = next(a for a in t.networks if a.network_id == net.id)

@@ -10,6 +10,9 @@ from orchestrator.model.base import Model, Stored
 
 
 class NetworkSpec(Model):
+    """What the user asked for; ``labels`` are theirs (``network create --label``, compose's
+    ``com.docker.compose.*`` labels that ``down`` finds the project's networks by)."""
+
     name: str
     driver: Literal["overlay", "bridge", "host", "none"] = "overlay"
     subnet: str = ""
@@ -18,6 +21,7 @@ class NetworkSpec(Model):
     internal: bool = False
     ingress: bool = False
     options: dict[str, str] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default_factory=dict)
 
 
 class Network(Stored):

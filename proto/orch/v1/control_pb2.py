@@ -24,13 +24,15 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bproto/orch/v1/control.proto\x12\x07orch.v1\"\x0e\n\x0c\x43ontrolEmpty\"\x1f\n\x0f\x43ontrolDocument\x12\x0c\n\x04json\x18\x01 \x01(\t\" \n\x10\x43ontrolDocuments\x12\x0c\n\x04json\x18\x01 \x03(\t\"\x19\n\nControlRef\x12\x0b\n\x03ref\x18\x01 \x01(\t\"+\n\rControlFilter\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"=\n\x12\x43ontrolListRequest\x12\'\n\x07\x66ilters\x18\x01 \x03(\x0b\x32\x16.orch.v1.ControlFilter\"\\\n\x12InitClusterRequest\x12\x16\n\x0e\x61\x64vertise_addr\x18\x01 \x01(\t\x12\x13\n\x0blisten_addr\x18\x02 \x01(\t\x12\x19\n\x11\x66orce_new_cluster\x18\x03 \x01(\x08\"7\n\x10InitClusterReply\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x12\n\ncluster_id\x18\x02 \x01(\t\")\n\x14\x43reateServiceRequest\x12\x11\n\tspec_json\x18\x01 \x01(\t\"@\n\x12\x43reateServiceReply\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08warnings\x18\x03 \x03(\t\"4\n\x13ScaleServiceRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\x10\n\x08replicas\x18\x02 \x01(\x03\"?\n\x11ScaleServiceReply\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08replicas\x18\x03 \x01(\x04\"G\n\x14UpdateServiceRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12\x11\n\tspec_json\x18\x03 \x01(\t\"Q\n\x12UpdateServiceReply\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x04\x12\x10\n\x08warnings\x18\x04 \x03(\t\"%\n\x15RemoveServicesRequest\x12\x0c\n\x04refs\x18\x01 \x03(\t\"&\n\x13RemoveServicesReply\x12\x0f\n\x07removed\x18\x01 \x03(\t\"U\n\x14\x43reateNetworkRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x64river\x18\x02 \x01(\t\x12\x0e\n\x06subnet\x18\x03 \x01(\t\x12\x0f\n\x07gateway\x18\x04 \x01(\t\";\n\x10ListTasksRequest\x12\'\n\x07\x66ilters\x18\x01 \x03(\x0b\x32\x16.orch.v1.ControlFilter2\xe0\x06\n\x07\x43ontrol\x12\x45\n\x0bInitCluster\x12\x1b.orch.v1.InitClusterRequest\x1a\x19.orch.v1.InitClusterReply\x12\x41\n\x0eInspectCluster\x12\x15.orch.v1.ControlEmpty\x1a\x18.orch.v1.ControlDocument\x12\x43\n\tListNodes\x12\x1b.orch.v1.ControlListRequest\x1a\x19.orch.v1.ControlDocuments\x12<\n\x0bInspectNode\x12\x13.orch.v1.ControlRef\x1a\x18.orch.v1.ControlDocument\x12K\n\rCreateService\x12\x1d.orch.v1.CreateServiceRequest\x1a\x1b.orch.v1.CreateServiceReply\x12\x46\n\x0cListServices\x12\x1b.orch.v1.ControlListRequest\x1a\x19.orch.v1.ControlDocuments\x12?\n\x0eInspectService\x12\x13.orch.v1.ControlRef\x1a\x18.orch.v1.ControlDocument\x12H\n\x0cScaleService\x12\x1c.orch.v1.ScaleServiceRequest\x1a\x1a.orch.v1.ScaleServiceReply\x12K\n\rUpdateService\x12\x1d.orch.v1.UpdateServiceRequest\x1a\x1b.orch.v1.UpdateServiceReply\x12N\n\x0eRemoveServices\x12\x1e.orch.v1.RemoveServicesRequest\x1a\x1c.orch.v1.RemoveServicesReply\x12\x41\n\tListTasks\x12\x19.orch.v1.ListTasksRequest\x1a\x19.orch.v1.ControlDocuments\x12H\n\rCreateNetwork\x12\x1d.orch.v1.CreateNetworkRequest\x1a\x18.orch.v1.ControlDocumentb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bproto/orch/v1/control.proto\x12\x07orch.v1\"\x0e\n\x0c\x43ontrolEmpty\"\x1f\n\x0f\x43ontrolDocument\x12\x0c\n\x04json\x18\x01 \x01(\t\" \n\x10\x43ontrolDocuments\x12\x0c\n\x04json\x18\x01 \x03(\t\"\x19\n\nControlRef\x12\x0b\n\x03ref\x18\x01 \x01(\t\"+\n\rControlFilter\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"=\n\x12\x43ontrolListRequest\x12\'\n\x07\x66ilters\x18\x01 \x03(\x0b\x32\x16.orch.v1.ControlFilter\"\\\n\x12InitClusterRequest\x12\x16\n\x0e\x61\x64vertise_addr\x18\x01 \x01(\t\x12\x13\n\x0blisten_addr\x18\x02 \x01(\t\x12\x19\n\x11\x66orce_new_cluster\x18\x03 \x01(\x08\"7\n\x10InitClusterReply\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x12\n\ncluster_id\x18\x02 \x01(\t\")\n\x14\x43reateServiceRequest\x12\x11\n\tspec_json\x18\x01 \x01(\t\"@\n\x12\x43reateServiceReply\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08warnings\x18\x03 \x03(\t\"4\n\x13ScaleServiceRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\x10\n\x08replicas\x18\x02 \x01(\x03\"?\n\x11ScaleServiceReply\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08replicas\x18\x03 \x01(\x04\"Y\n\x14UpdateServiceRequest\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12\x11\n\tspec_json\x18\x03 \x01(\t\x12\x10\n\x08rollback\x18\x04 \x01(\x08\"Q\n\x12UpdateServiceReply\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x04\x12\x10\n\x08warnings\x18\x04 \x03(\t\"%\n\x15RemoveServicesRequest\x12\x0c\n\x04refs\x18\x01 \x03(\t\"&\n\x13RemoveServicesReply\x12\x0f\n\x07removed\x18\x01 \x03(\t\"\xe5\x01\n\x14\x43reateNetworkRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x64river\x18\x02 \x01(\t\x12\x0e\n\x06subnet\x18\x03 \x01(\t\x12\x0f\n\x07gateway\x18\x04 \x01(\t\x12\x39\n\x06labels\x18\x05 \x03(\x0b\x32).orch.v1.CreateNetworkRequest.LabelsEntry\x12\x10\n\x08internal\x18\x06 \x01(\x08\x12\x12\n\nattachable\x18\x07 \x01(\x08\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\";\n\x10ListTasksRequest\x12\'\n\x07\x66ilters\x18\x01 \x03(\x0b\x32\x16.orch.v1.ControlFilter2\xa6\x08\n\x07\x43ontrol\x12\x45\n\x0bInitCluster\x12\x1b.orch.v1.InitClusterRequest\x1a\x19.orch.v1.InitClusterReply\x12\x41\n\x0eInspectCluster\x12\x15.orch.v1.ControlEmpty\x1a\x18.orch.v1.ControlDocument\x12\x43\n\tListNodes\x12\x1b.orch.v1.ControlListRequest\x1a\x19.orch.v1.ControlDocuments\x12<\n\x0bInspectNode\x12\x13.orch.v1.ControlRef\x1a\x18.orch.v1.ControlDocument\x12K\n\rCreateService\x12\x1d.orch.v1.CreateServiceRequest\x1a\x1b.orch.v1.CreateServiceReply\x12\x46\n\x0cListServices\x12\x1b.orch.v1.ControlListRequest\x1a\x19.orch.v1.ControlDocuments\x12?\n\x0eInspectService\x12\x13.orch.v1.ControlRef\x1a\x18.orch.v1.ControlDocument\x12H\n\x0cScaleService\x12\x1c.orch.v1.ScaleServiceRequest\x1a\x1a.orch.v1.ScaleServiceReply\x12K\n\rUpdateService\x12\x1d.orch.v1.UpdateServiceRequest\x1a\x1b.orch.v1.UpdateServiceReply\x12N\n\x0eRemoveServices\x12\x1e.orch.v1.RemoveServicesRequest\x1a\x1c.orch.v1.RemoveServicesReply\x12\x41\n\tListTasks\x12\x19.orch.v1.ListTasksRequest\x1a\x19.orch.v1.ControlDocuments\x12H\n\rCreateNetwork\x12\x1d.orch.v1.CreateNetworkRequest\x1a\x18.orch.v1.ControlDocument\x12\x46\n\x0cListNetworks\x12\x1b.orch.v1.ControlListRequest\x1a\x19.orch.v1.ControlDocuments\x12?\n\x0eInspectNetwork\x12\x13.orch.v1.ControlRef\x1a\x18.orch.v1.ControlDocument\x12;\n\rRemoveNetwork\x12\x13.orch.v1.ControlRef\x1a\x15.orch.v1.ControlEmptyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'proto.orch.v1.control_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_CREATENETWORKREQUEST_LABELSENTRY']._loaded_options = None
+  _globals['_CREATENETWORKREQUEST_LABELSENTRY']._serialized_options = b'8\001'
   _globals['_CONTROLEMPTY']._serialized_start=40
   _globals['_CONTROLEMPTY']._serialized_end=54
   _globals['_CONTROLDOCUMENT']._serialized_start=56
@@ -56,17 +58,19 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SCALESERVICEREPLY']._serialized_start=572
   _globals['_SCALESERVICEREPLY']._serialized_end=635
   _globals['_UPDATESERVICEREQUEST']._serialized_start=637
-  _globals['_UPDATESERVICEREQUEST']._serialized_end=708
-  _globals['_UPDATESERVICEREPLY']._serialized_start=710
-  _globals['_UPDATESERVICEREPLY']._serialized_end=791
-  _globals['_REMOVESERVICESREQUEST']._serialized_start=793
-  _globals['_REMOVESERVICESREQUEST']._serialized_end=830
-  _globals['_REMOVESERVICESREPLY']._serialized_start=832
-  _globals['_REMOVESERVICESREPLY']._serialized_end=870
-  _globals['_CREATENETWORKREQUEST']._serialized_start=872
-  _globals['_CREATENETWORKREQUEST']._serialized_end=957
-  _globals['_LISTTASKSREQUEST']._serialized_start=959
-  _globals['_LISTTASKSREQUEST']._serialized_end=1018
-  _globals['_CONTROL']._serialized_start=1021
-  _globals['_CONTROL']._serialized_end=1885
+  _globals['_UPDATESERVICEREQUEST']._serialized_end=726
+  _globals['_UPDATESERVICEREPLY']._serialized_start=728
+  _globals['_UPDATESERVICEREPLY']._serialized_end=809
+  _globals['_REMOVESERVICESREQUEST']._serialized_start=811
+  _globals['_REMOVESERVICESREQUEST']._serialized_end=848
+  _globals['_REMOVESERVICESREPLY']._serialized_start=850
+  _globals['_REMOVESERVICESREPLY']._serialized_end=888
+  _globals['_CREATENETWORKREQUEST']._serialized_start=891
+  _globals['_CREATENETWORKREQUEST']._serialized_end=1120
+  _globals['_CREATENETWORKREQUEST_LABELSENTRY']._serialized_start=1075
+  _globals['_CREATENETWORKREQUEST_LABELSENTRY']._serialized_end=1120
+  _globals['_LISTTASKSREQUEST']._serialized_start=1122
+  _globals['_LISTTASKSREQUEST']._serialized_end=1181
+  _globals['_CONTROL']._serialized_start=1184
+  _globals['_CONTROL']._serialized_end=2246
 # @@protoc_insertion_point(module_scope)

@@ -95,14 +95,16 @@ class ScaleServiceReply(_message.Message):
     def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., replicas: _Optional[int] = ...) -> None: ...
 
 class UpdateServiceRequest(_message.Message):
-    __slots__ = ("ref", "version", "spec_json")
+    __slots__ = ("ref", "version", "spec_json", "rollback")
     REF_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     SPEC_JSON_FIELD_NUMBER: _ClassVar[int]
+    ROLLBACK_FIELD_NUMBER: _ClassVar[int]
     ref: str
     version: int
     spec_json: str
-    def __init__(self, ref: _Optional[str] = ..., version: _Optional[int] = ..., spec_json: _Optional[str] = ...) -> None: ...
+    rollback: bool
+    def __init__(self, ref: _Optional[str] = ..., version: _Optional[int] = ..., spec_json: _Optional[str] = ..., rollback: _Optional[bool] = ...) -> None: ...
 
 class UpdateServiceReply(_message.Message):
     __slots__ = ("id", "name", "version", "warnings")
@@ -129,16 +131,29 @@ class RemoveServicesReply(_message.Message):
     def __init__(self, removed: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CreateNetworkRequest(_message.Message):
-    __slots__ = ("name", "driver", "subnet", "gateway")
+    __slots__ = ("name", "driver", "subnet", "gateway", "labels", "internal", "attachable")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     NAME_FIELD_NUMBER: _ClassVar[int]
     DRIVER_FIELD_NUMBER: _ClassVar[int]
     SUBNET_FIELD_NUMBER: _ClassVar[int]
     GATEWAY_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    INTERNAL_FIELD_NUMBER: _ClassVar[int]
+    ATTACHABLE_FIELD_NUMBER: _ClassVar[int]
     name: str
     driver: str
     subnet: str
     gateway: str
-    def __init__(self, name: _Optional[str] = ..., driver: _Optional[str] = ..., subnet: _Optional[str] = ..., gateway: _Optional[str] = ...) -> None: ...
+    labels: _containers.ScalarMap[str, str]
+    internal: bool
+    attachable: bool
+    def __init__(self, name: _Optional[str] = ..., driver: _Optional[str] = ..., subnet: _Optional[str] = ..., gateway: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., internal: _Optional[bool] = ..., attachable: _Optional[bool] = ...) -> None: ...
 
 class ListTasksRequest(_message.Message):
     __slots__ = ("filters",)

@@ -94,6 +94,21 @@ class ControlStub:
                 request_serializer=proto_dot_orch_dot_v1_dot_control__pb2.CreateNetworkRequest.SerializeToString,
                 response_deserializer=proto_dot_orch_dot_v1_dot_control__pb2.ControlDocument.FromString,
                 _registered_method=True)
+        self.ListNetworks = channel.unary_unary(
+                '/orch.v1.Control/ListNetworks',
+                request_serializer=proto_dot_orch_dot_v1_dot_control__pb2.ControlListRequest.SerializeToString,
+                response_deserializer=proto_dot_orch_dot_v1_dot_control__pb2.ControlDocuments.FromString,
+                _registered_method=True)
+        self.InspectNetwork = channel.unary_unary(
+                '/orch.v1.Control/InspectNetwork',
+                request_serializer=proto_dot_orch_dot_v1_dot_control__pb2.ControlRef.SerializeToString,
+                response_deserializer=proto_dot_orch_dot_v1_dot_control__pb2.ControlDocument.FromString,
+                _registered_method=True)
+        self.RemoveNetwork = channel.unary_unary(
+                '/orch.v1.Control/RemoveNetwork',
+                request_serializer=proto_dot_orch_dot_v1_dot_control__pb2.ControlRef.SerializeToString,
+                response_deserializer=proto_dot_orch_dot_v1_dot_control__pb2.ControlEmpty.FromString,
+                _registered_method=True)
 
 
 class ControlServicer:
@@ -171,6 +186,24 @@ class ControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListNetworks(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def InspectNetwork(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveNetwork(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -233,6 +266,21 @@ def add_ControlServicer_to_server(servicer, server):
                     servicer.CreateNetwork,
                     request_deserializer=proto_dot_orch_dot_v1_dot_control__pb2.CreateNetworkRequest.FromString,
                     response_serializer=proto_dot_orch_dot_v1_dot_control__pb2.ControlDocument.SerializeToString,
+            ),
+            'ListNetworks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListNetworks,
+                    request_deserializer=proto_dot_orch_dot_v1_dot_control__pb2.ControlListRequest.FromString,
+                    response_serializer=proto_dot_orch_dot_v1_dot_control__pb2.ControlDocuments.SerializeToString,
+            ),
+            'InspectNetwork': grpc.unary_unary_rpc_method_handler(
+                    servicer.InspectNetwork,
+                    request_deserializer=proto_dot_orch_dot_v1_dot_control__pb2.ControlRef.FromString,
+                    response_serializer=proto_dot_orch_dot_v1_dot_control__pb2.ControlDocument.SerializeToString,
+            ),
+            'RemoveNetwork': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveNetwork,
+                    request_deserializer=proto_dot_orch_dot_v1_dot_control__pb2.ControlRef.FromString,
+                    response_serializer=proto_dot_orch_dot_v1_dot_control__pb2.ControlEmpty.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -559,6 +607,87 @@ class Control:
             '/orch.v1.Control/CreateNetwork',
             proto_dot_orch_dot_v1_dot_control__pb2.CreateNetworkRequest.SerializeToString,
             proto_dot_orch_dot_v1_dot_control__pb2.ControlDocument.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListNetworks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/orch.v1.Control/ListNetworks',
+            proto_dot_orch_dot_v1_dot_control__pb2.ControlListRequest.SerializeToString,
+            proto_dot_orch_dot_v1_dot_control__pb2.ControlDocuments.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def InspectNetwork(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/orch.v1.Control/InspectNetwork',
+            proto_dot_orch_dot_v1_dot_control__pb2.ControlRef.SerializeToString,
+            proto_dot_orch_dot_v1_dot_control__pb2.ControlDocument.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveNetwork(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/orch.v1.Control/RemoveNetwork',
+            proto_dot_orch_dot_v1_dot_control__pb2.ControlRef.SerializeToString,
+            proto_dot_orch_dot_v1_dot_control__pb2.ControlEmpty.FromString,
             options,
             channel_credentials,
             insecure,

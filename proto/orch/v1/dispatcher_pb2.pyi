@@ -169,7 +169,7 @@ class OverlayService(_message.Message):
     def __init__(self, service_id: _Optional[str] = ..., name: _Optional[str] = ..., aliases: _Optional[_Iterable[str]] = ..., vip: _Optional[str] = ...) -> None: ...
 
 class OverlayNetwork(_message.Message):
-    __slots__ = ("id", "name", "subnet", "gateway", "vni", "ingress", "lb_addr", "endpoints", "services")
+    __slots__ = ("id", "name", "subnet", "gateway", "vni", "ingress", "lb_addr", "endpoints", "services", "internal")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     SUBNET_FIELD_NUMBER: _ClassVar[int]
@@ -179,6 +179,7 @@ class OverlayNetwork(_message.Message):
     LB_ADDR_FIELD_NUMBER: _ClassVar[int]
     ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
     SERVICES_FIELD_NUMBER: _ClassVar[int]
+    INTERNAL_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     subnet: str
@@ -188,7 +189,8 @@ class OverlayNetwork(_message.Message):
     lb_addr: str
     endpoints: _containers.RepeatedCompositeFieldContainer[OverlayEndpoint]
     services: _containers.RepeatedCompositeFieldContainer[OverlayService]
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., subnet: _Optional[str] = ..., gateway: _Optional[str] = ..., vni: _Optional[int] = ..., ingress: _Optional[bool] = ..., lb_addr: _Optional[str] = ..., endpoints: _Optional[_Iterable[_Union[OverlayEndpoint, _Mapping]]] = ..., services: _Optional[_Iterable[_Union[OverlayService, _Mapping]]] = ...) -> None: ...
+    internal: bool
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., subnet: _Optional[str] = ..., gateway: _Optional[str] = ..., vni: _Optional[int] = ..., ingress: _Optional[bool] = ..., lb_addr: _Optional[str] = ..., endpoints: _Optional[_Iterable[_Union[OverlayEndpoint, _Mapping]]] = ..., services: _Optional[_Iterable[_Union[OverlayService, _Mapping]]] = ..., internal: _Optional[bool] = ...) -> None: ...
 
 class MeshPort(_message.Message):
     __slots__ = ("protocol", "published_port", "target_port", "service_id", "backends")

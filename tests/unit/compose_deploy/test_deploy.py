@@ -76,8 +76,9 @@ class FakeCluster:
     def networks(self) -> dict[str, dict[str, str]]:
         return self.nets
 
-    def create_network(self, name: str, labels: dict[str, str], internal: bool) -> None:
-        self.log.append(f"network {name}")
+    def create_network(self, name: str, labels: dict[str, str], internal: bool, *, driver: str = "overlay",
+                       attachable: bool = False) -> None:
+        self.log.append(f"network {name}" + (f" ({driver})" if driver != "overlay" else ""))
         self.nets[name] = labels
 
     def remove_network(self, name: str) -> None:
@@ -180,3 +181,14 @@ def test_down_keeps_orphans_unless_asked(tmp_path: Path) -> None:
     assert set(c.svcs) == {"p_db"} and "p_default" in c.nets  # the orphan still uses the network
     down("p", c, services={"web", "api"}, remove_orphans=True)
     assert c.svcs == {} and c.nets == {}
+
+
+def test_up_creates_overlay_and_bridge_networks_and_down_removes_them(tmp_path: Path) -> None:
+    text = ("name: p\nservices:\n  web: {image: busybox, networks: [front, back]}\n  api: {image: busybox, networks: [back]}\n"
+            "networks:\n  front: {}\n  back: {driver: bridge}\n")
+    c = FakeCluster()
+    up(load(tmp_path, text), c, UpOptions(services=[], scale={}))
+    assert c.log[:2] == ["network p_back (bridge)", "network p_front"]
+    c.log.clear()
+    down("p", c)
+    assert c.log == ["remove p_api p_web", "rm network p_back", "rm network p_front"] and c.nets == {}

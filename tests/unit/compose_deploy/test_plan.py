@@ -75,7 +75,8 @@ def test_hash_ignores_replicas_and_plan_buckets(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("text, message", [
-    ("services:\n  a:\n    image: busybox\n    networks: [x, y]\nnetworks: {x: {}, y: {}}\n", "more than one network"),
+    ("services:\n  a:\n    image: busybox\n    networks: [x]\nnetworks: {x: {driver: macvlan}}\n",
+     "networks.x.driver: 'macvlan' is not supported"),
     ("services:\n  a:\n    image: busybox\n    ports: ['80:80']\n  b:\n    image: busybox\n    ports: ['80:81']\n",
      "80"),
 ])
@@ -102,3 +103,54 @@ def test_build_runs_the_named_or_default_image_and_update_config_is_passed(tmp_p
     assert (cfg.parallelism, cfg.delay, cfg.order, cfg.failure_action) == (2, 1.0, "start-first", "continue")
     with pytest.raises(ComposeError, match="services.b.deploy.update_config.order"):
         desired_state(project(tmp_path, text.replace("start-first", "sideways")))
+
+
+TWO_NETWORKS = """name: p
+services:
+  web:
+    image: busybox
+    networks:
+      front: {aliases: [www]}
+      back: {aliases: [web-internal]}
+  api: {image: busybox, networks: [back]}
+  probe: {image: busybox, networks: [front]}
+  local: {image: busybox, networks: [lan]}
+networks:
+  front: {attachable: true}
+  back: {driver: overlay, internal: true, labels: {tier: back}}
+  lan: {driver: bridge}
+"""
+
+
+def test_a_service_joins_every_network_with_its_aliases_there(tmp_path: Path) -> None:
+    d = desired_state(project(tmp_path, TWO_NETWORKS))
+    assert d.services["web"].doc["TaskTemplate"]["Networks"] == [
+        {"Target": "p_front", "Aliases": ["web", "p_web", "www"]},
+        {"Target": "p_back", "Aliases": ["web", "p_web", "web-internal"]},
+    ]
+    assert [n["Target"] for n in d.services["api"].doc["TaskTemplate"]["Networks"]] == ["p_back"]
+    assert [n["Target"] for n in d.services["probe"].doc["TaskTemplate"]["Networks"]] == ["p_front"]
+    spec = service_spec_from_doc(d.services["web"].doc)
+    assert [(a.target, a.aliases) for a in spec.task.networks] == [
+        ("p_front", ["web", "p_web", "www"]), ("p_back", ["web", "p_web", "web-internal"])]
+
+
+def test_networks_without_a_driver_are_cluster_overlays_bridge_stays_local(tmp_path: Path) -> None:
+    nets = desired_state(project(tmp_path, TWO_NETWORKS)).networks
+    assert {n: c["driver"] for n, c in nets.items()} == {"p_front": "overlay", "p_back": "overlay", "p_lan": "bridge"}
+    assert (nets["p_front"]["attachable"], nets["p_front"]["internal"]) == (True, False)
+    assert (nets["p_back"]["attachable"], nets["p_back"]["internal"]) == (False, True)
+    assert nets["p_back"]["labels"] == {"tier": "back", "com.docker.compose.project": "p",
+                                        "com.docker.compose.network": "back", "com.docker.stack.namespace": "p"}
+    default = desired_state(project(tmp_path, "name: p\nservices:\n  a: {image: busybox}\n")).networks
+    assert default["p_default"]["driver"] == "overlay"
+
+
+def test_external_networks_are_looked_up_not_created(tmp_path: Path) -> None:
+    text = ("name: p\nservices:\n  a: {image: busybox, networks: [shared]}\n"
+            "networks:\n  shared: {external: true, name: shared-net}\n")
+    d = desired_state(project(tmp_path, text))
+    assert d.services["a"].doc["TaskTemplate"]["Networks"][0]["Target"] == "shared-net"
+    assert plan(d, {}, {"shared-net"}, set()).networks == []
+    with pytest.raises(ComposeError, match="network shared-net declared as external, but could not be found"):
+        plan(d, {}, set(), set())
