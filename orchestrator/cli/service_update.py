@@ -45,6 +45,7 @@ def add_update_parser(ssub: Any, lazy: Any, detach: Any) -> None:
     p.add_argument("--container-label-rm", action="append", default=[])
     p.add_argument("--replicas", default=None)
     p.add_argument("--force", action="store_true")
+    p.add_argument("--rollback", action="store_true", help="Rollback to previous specification")
     p.add_argument("--update-parallelism", default=None)
     p.add_argument("--update-delay", default=None)
     p.add_argument("--update-order", default=None, choices=["start-first", "stop-first"])
@@ -57,6 +58,12 @@ def add_update_parser(ssub: Any, lazy: Any, detach: Any) -> None:
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("service")
     p.set_defaults(func=lazy("orchestrator.cli.service_update", "cmd_update"))
+
+    p = ssub.add_parser("rollback", help="Revert changes to a service's configuration")
+    detach(p)
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("service")
+    p.set_defaults(func=lazy("orchestrator.cli.service_update", "cmd_rollback"))
 
 
 # ------------------------------------------------------------------------------------- ports
@@ -201,10 +208,29 @@ def rolls_tasks(before: dict[str, Any], after: dict[str, Any]) -> bool:
 # ------------------------------------------------------------------------------------- the command
 
 
+def cmd_rollback(args: argparse.Namespace) -> int:
+    """`docker service rollback SERVICE` (and `service update --rollback`): back to the previous spec."""
+    from orchestrator.cli.swarm import control
+    from proto.orch.v1 import control_pb2 as pb
+
+    stub = control()
+    doc = json.loads(stub.InspectService(pb.ControlRef(ref=args.service)).json)
+    stub.UpdateService(pb.UpdateServiceRequest(ref=doc["ID"], rollback=True))
+    print(args.service)
+    sys.stdout.flush()
+    if not args.detach:
+        wait_updated(doc["ID"], quiet=args.quiet, rollback=True)
+    return 0
+
+
 def cmd_update(args: argparse.Namespace) -> int:
     from orchestrator.cli.swarm import control
     from proto.orch.v1 import control_pb2 as pb
 
+    if args.rollback:
+        if _changes_requested(args):
+            raise CliError("--rollback cannot be combined with other changes")
+        return cmd_rollback(args)
     stub = control()
     for attempt in range(CONFLICT_RETRIES):
         doc = json.loads(stub.InspectService(pb.ControlRef(ref=args.service)).json)
@@ -229,6 +255,15 @@ def cmd_update(args: argparse.Namespace) -> int:
     return 0
 
 
+_CHANGES = ("image", "args", "env_add", "env_rm", "label_add", "label_rm", "container_label_add",
+            "container_label_rm", "replicas", "force", "update_parallelism", "update_delay", "update_order",
+            "update_failure_action", "publish_add", "publish_rm", "limit_cpu", "limit_memory")
+
+
+def _changes_requested(args: argparse.Namespace) -> bool:
+    return any(getattr(args, k, None) not in (None, False, []) for k in _CHANGES)
+
+
 def _update_progress(service_id: str) -> tuple[int, int, dict[str, Any]]:
     """(tasks running the current spec, desired tasks, UpdateStatus) of a service."""
     from orchestrator.cli.swarm import control, docs
@@ -246,8 +281,10 @@ def _update_progress(service_id: str) -> tuple[int, int, dict[str, Any]]:
     return updated, desired, svc.get("UpdateStatus") or {}
 
 
-def wait_updated(service_id: str, quiet: bool = False) -> None:
-    """Follow a rolling update until its status is final (Ctrl-C stops waiting, not the update)."""
+def wait_updated(service_id: str, quiet: bool = False, rollback: bool = False) -> None:
+    """Follow a rolling update until its status is final (Ctrl-C stops waiting, not the update).
+
+    An update that ends rolled back is an error; a requested rollback (``rollback``) ends that way."""
     wake = threading.Event()
     started = time.monotonic()
     last = ""
@@ -264,6 +301,10 @@ def wait_updated(service_id: str, quiet: bool = False) -> None:
             if state == "rollback_paused":
                 raise CliError(f"service rollback paused: {status.get('Message', '')}")
             if state == "rollback_completed":
+                if rollback:
+                    if not quiet:
+                        print("verify: Service converged", file=sys.stderr)
+                    return
                 raise CliError(f"service rolled back: {status.get('Message', '')}")
             no_status = not state and time.monotonic() - started > NO_STATUS_GRACE
             if (state == "completed" or no_status) and updated == desired:

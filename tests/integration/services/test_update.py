@@ -115,3 +115,29 @@ def test_create_publish_forms_reach_the_spec(cluster: Cluster) -> None:
         assert r.returncode != 0 and "hostip is not supported" in r.stderr and "Traceback" not in r.stderr
     finally:
         cluster.ok("service", "rm", "pub")
+
+
+def test_rollback_returns_to_the_previous_spec(cluster: Cluster) -> None:
+    cluster.ok("service", "create", "--name", "back", "--replicas", "2", "-e", "V=1", *FAST, "busybox", "sleep", "1000")
+    try:
+        r = cluster.orch("service", "rollback", "back")
+        assert r.returncode != 0 and "does not have a previous spec" in r.stderr and "Traceback" not in r.stderr
+        cluster.ok("service", "update", "--env-add", "V=2", "--detach=false", "back", timeout=120)
+        r = cluster.orch("service", "rollback", "back", timeout=120)  # waits until rolled back
+        assert r.returncode == 0 and r.stdout.strip() == "back", r.stderr
+        doc = _inspect(cluster, "back")
+        assert doc["UpdateStatus"]["State"] == "rollback_completed"
+        assert doc["UpdateStatus"]["Message"]
+        assert "V=1" in doc["Spec"]["TaskTemplate"]["ContainerSpec"]["Env"]
+        assert "V=2" in doc["PreviousSpec"]["TaskTemplate"]["ContainerSpec"]["Env"]
+        running = cluster.running("back")
+        assert len(running) == 2
+        for t in running:
+            assert "V=1" in cluster.ok("exec", t["Name"], "env").split()
+        # `update --rollback` is the same request, and goes forward again
+        cluster.ok("service", "update", "--rollback", "--detach=false", "back", timeout=120)
+        assert "V=2" in _inspect(cluster, "back")["Spec"]["TaskTemplate"]["ContainerSpec"]["Env"]
+        r = cluster.orch("service", "update", "--rollback", "--env-add", "X=1", "back")
+        assert r.returncode != 0 and "--rollback" in r.stderr
+    finally:
+        cluster.orch("service", "rm", "back")

@@ -83,3 +83,20 @@ def test_spec_documents_round_trip_with_update_configs(control: Control) -> None
     assert convert.service_spec_from_doc(convert.service_spec_doc(spec)) == spec
     with pytest.raises(InvalidArgument, match="order"):
         convert.service_spec_from_doc({**SPEC, "UpdateConfig": {"Order": "sideways"}})
+
+
+def test_rollback_swaps_the_specs_and_starts_a_rollback(control: Control) -> None:
+    from orchestrator.errors import FailedPrecondition
+
+    control.create_service(SPEC)
+    with pytest.raises(FailedPrecondition, match="does not have a previous spec"):
+        control.rollback_service("web")
+    version, spec = _edited(control)
+    spec["TaskTemplate"]["ContainerSpec"]["Env"] = ["A=2"]
+    updated = control.update_service("web", version, spec)
+    with pytest.raises(SequenceConflict):
+        control.rollback_service("web", version)  # stale
+    back = control.rollback_service("web", updated.meta.version)
+    assert back.spec.task.container.env == ["A=1"] and back.previous_spec.task.container.env == ["A=2"]
+    assert back.update_status is not None and back.update_status.state == "rollback_started"
+    assert control.rollback_service("web").spec.task.container.env == ["A=2"]  # and forward again
