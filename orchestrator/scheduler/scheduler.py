@@ -138,9 +138,13 @@ class Scheduler(Loop):
     debounce = 0.05
     debounce_max = 1.0
 
+    retry_delay = 0.1  # after a write that lost a race (a task or network changed under us), doubling to 2 s
+
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self._dirty = False
+        self._retry_at: float | None = None
+        self._backoff = self.retry_delay
 
     def seed(self, view: View) -> None:
         self._dirty = True
@@ -156,11 +160,25 @@ class Scheduler(Loop):
         elif old is not None and (new is None or new.stopped or not new.runnable):  # type: ignore[attr-defined]
             self._dirty = True  # resources or ports freed up
 
+    def next_wakeup(self) -> float | None:
+        return self._retry_at
+
     def tick(self) -> None:
         if not self._dirty:
             return
         self._dirty = False
-        view = self.store.view()
-        tasks = pending_tasks(view)
-        if tasks:
-            write_decisions(self.store, view, schedule(view, tasks), self.clock())
+        self._retry_at = None
+        failed = 1
+        try:
+            view = self.store.view()
+            tasks = pending_tasks(view)
+            failed = write_decisions(self.store, view, schedule(view, tasks), self.clock()) if tasks else 0
+        finally:
+            if failed:
+                # Level-triggered: pending tasks whose write lost a race (the nodes' lb addresses on a
+                # network, say) must not wait for an unrelated event to be placed.
+                self._dirty = True
+                self._retry_at = self.clock() + self._backoff
+                self._backoff = min(self._backoff * 2, 2.0)
+            else:
+                self._backoff = self.retry_delay

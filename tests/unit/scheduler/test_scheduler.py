@@ -182,3 +182,24 @@ def test_loop_assigns_in_one_batch_and_does_not_rewrite_unchanged_reasons() -> N
     store.update(lambda tx: tx.update(running.evolve(desired_state=TaskState.SHUTDOWN)))
     loop.pump()
     assert store.view().get("task", pending.id).node_id == running.node_id
+
+
+def test_a_pass_whose_writes_lost_a_race_is_retried_without_a_new_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Level-triggered: a lost write (say, the nodes' lb addresses on a network) is decided again at the
+    loop's timer, with backoff, not when some unrelated event comes along."""
+    from orchestrator.scheduler import scheduler as sched
+
+    store = setup([node("a")], service(), 1)
+    now = [60.0]
+    loop = Scheduler(store, clock=lambda: now[0])
+    loop.attach()
+    real = sched.write_decisions
+    monkeypatch.setattr(sched, "write_decisions", lambda *a, **k: 1)  # every write loses
+    loop.tick()
+    assert loop.next_wakeup() == pytest.approx(60.1)
+    loop.tick()
+    assert loop.next_wakeup() == pytest.approx(60.2)  # backing off
+    monkeypatch.setattr(sched, "write_decisions", real)
+    loop.tick()  # the timer's tick: no event needed
+    assert all(t.status.state == TaskState.ASSIGNED for t in store.view().all("task"))
+    assert loop.next_wakeup() is None
