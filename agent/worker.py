@@ -86,12 +86,18 @@ class Worker:
         self._threads: list[threading.Thread] = []
         self._attempt = 0
         self._welcomed = False
+        self._unsubscribe: Callable[[], None] | None = None
         self._net_state: dpb.NetworkState | None = None  # the last NetworkState from the dispatcher
         self._net_failed = False
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
-        for target, name in ((self._session_loop, "orch-agent-session"), (self._reconcile_loop, "orch-agent-worker")):
+        loops = [(self._session_loop, "orch-agent-session"), (self._reconcile_loop, "orch-agent-worker")]
+        events = getattr(self.engine, "events", None)
+        if events is not None and hasattr(events, "subscribe"):
+            _, queue_, self._unsubscribe = events.subscribe()
+            loops.append((lambda q=queue_: self._event_loop(q), "orch-agent-events"))
+        for target, name in loops:
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
             self._threads.append(t)
@@ -99,6 +105,9 @@ class Worker:
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
         call, box = self._call, self._outbox
         if box is not None:
             box.put(None)
@@ -262,6 +271,22 @@ class Worker:
             exit_code=report.exit_code or 0))
 
     # -- reconciliation -----------------------------------------------------------------------
+    # Container events after which a task's state may have moved: the pass runs now, not at the next poll.
+    WAKING_EVENTS = ("die", "oom")
+
+    def _event_loop(self, events: queue.Queue[Any]) -> None:
+        """Wake the reconcile pass on a container exit or health change (a healthy task is reported
+        RUNNING, an exited one COMPLETE/FAILED, about a poll period sooner)."""
+        while not self._stop.is_set():
+            try:
+                ev = events.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            action = getattr(ev, "action", "")
+            if getattr(ev, "type", "") == "container" and (action in self.WAKING_EVENTS
+                                                          or action.startswith("health_status")):
+                self._wake.set()
+
     def _reconcile_loop(self) -> None:
         while not self._stop.is_set():
             self._wake.wait(self.poll)

@@ -48,6 +48,10 @@ class Kernel:
         self._dns: DnsServer | None = None
         self._vip_addrs: dict[str, tuple[str, ...]] = {}  # bridge -> VIPs last set on it
         self._applied: nft.Ruleset | None = None  # the ruleset of the last nft transaction
+        # Overlay plumbing last made so: (kind, device) -> arguments. The NetworkState is re-applied
+        # whole whenever any task of a network changes; unchanged devices are not touched again (each
+        # FDB sync runs `bridge fdb show`). Forgotten when a link or network is deleted.
+        self._overlay_done: dict[tuple[str, str], object] = {}
 
     # ------------------------------------------------------------ facts
     def host_prefixes(self) -> list[str]:
@@ -73,25 +77,42 @@ class Kernel:
     def ensure_network(self, net: BridgeNetwork) -> None:
         bridge.ensure_network(net)
 
+    def _once(self, kind: str, dev: str, args: object, do: object) -> None:
+        key = (kind, dev)
+        if self._overlay_done.get(key) == args:
+            return
+        self._overlay_done.pop(key, None)
+        do()  # type: ignore[operator]
+        self._overlay_done[key] = args
+
     def ensure_vxlan(self, name: str, vni: int, bridge_name: str, mtu: int) -> None:
-        netlink.ensure_vxlan(name, vni, bridge_name, mtu)
+        self._once("vxlan", name, (vni, bridge_name, mtu), lambda: netlink.ensure_vxlan(name, vni, bridge_name, mtu))
 
     def set_fdb(self, dev: str, wanted: list[tuple[str, str]]) -> None:
-        netlink.set_fdb(dev, wanted)
+        self._once("fdb", dev, sorted(wanted), lambda: netlink.set_fdb(dev, wanted))
 
     def ensure_lb_port(self, bridge_name: str, port: str, peer: str, ip: str, mac: str, mtu: int) -> None:
-        netlink.ensure_lb_port(bridge_name, port, peer, ip, mac, mtu)
+        self._once("lb", port, (bridge_name, peer, ip, mac, mtu),
+                   lambda: netlink.ensure_lb_port(bridge_name, port, peer, ip, mac, mtu))
 
     def set_neighbours(self, dev: str, wanted: list[tuple[str, str]]) -> None:
-        netlink.set_neighbours(dev, wanted)
+        self._once("neigh", dev, sorted(wanted), lambda: netlink.set_neighbours(dev, wanted))
+
+    def _forget(self, *devs: str) -> None:
+        for key in [k for k in self._overlay_done if k[1] in devs]:
+            del self._overlay_done[key]
 
     def delete_link(self, name: str) -> None:
+        self._forget(name)
         netlink.delete_link(name)
 
     def host_addresses(self) -> list[str]:
         return netlink.host_addresses()
 
     def remove_network(self, bridge_name: str) -> None:
+        # the bridge takes its VXLAN device and lb port along; their next ensure must do the work again
+        self._forget(bridge_name, *[k[1] for k, v in self._overlay_done.items()
+                                    if isinstance(v, tuple) and bridge_name in v])
         bridge.remove_network(bridge_name)
         self._vip_addrs.pop(bridge_name, None)
 

@@ -112,8 +112,14 @@ def run_in_netns(netns: str | None, fn: Callable[..., T], *args: Any, **kwargs: 
 
 
 def _ifindex(ipr: IPRoute, ifname: str) -> int | None:
-    found = ipr.link_lookup(ifname=ifname)
-    return found[0] if found else None
+    """The index of link ``ifname``, or None. One RTM_GETLINK for that name: ``link_lookup`` dumps every
+    link of the namespace, so with a veth per container each lookup grew with the container count."""
+    try:
+        return int(ipr.link("get", ifname=ifname)[0]["index"])
+    except NetlinkError as err:
+        if err.code in (errno.ENODEV, errno.ENOENT):
+            return None
+        raise
 
 
 def _check_name(ifname: str) -> None:

@@ -180,10 +180,15 @@ def load(path: Path) -> NetState:
 
 
 def save(path: Path, st: NetState) -> None:
+    """Write the state atomically (temp file + rename), compact and without fsync.
+
+    It is written on every attach and release, under the manager's lock, so its cost is paid once
+    per container start: pretty-printing and an fsync were a fifth of the daemon's CPU while 100
+    replicas started. The rename survives a crash of the daemon (the page cache holds it); only a
+    crash of the machine could lose the last writes, and that also ends every container they describe.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     with open(tmp, "w") as f:
-        json.dump(st.to_dict(), f, indent=1, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
+        json.dump(st.to_dict(), f, separators=(",", ":"))
     os.replace(tmp, path)

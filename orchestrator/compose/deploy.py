@@ -24,6 +24,7 @@ from .errors import ComposeError
 from .models import Project
 from .plan import LABEL_PROJECT, LABEL_SERVICE, DesiredState, Plan, desired_state, plan
 
+POLL = 0.04  # between readiness checks (two ControlAPI reads): a dependency's start is not held back long
 Progress = Callable[[str, str, str], None]  # kind (Network/Volume/Service), name, what happened
 
 
@@ -211,7 +212,7 @@ def wait_for(cluster: Cluster, desired: DesiredState, name: str, condition: str,
             return
         if time.monotonic() > deadline:
             raise ComposeError(f"service {name!r}: timed out after {timeout:.0f}s ({why})")
-        time.sleep(0.1)
+        time.sleep(POLL)
 
 
 def down(project_name: str, cluster: Cluster, *, volumes: bool = False, services: set[str] | None = None,

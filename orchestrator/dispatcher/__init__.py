@@ -2,7 +2,7 @@
 
 ::
 
-    agent ══Session══▶ DispatcherServicer ──▶ StatusBatcher ──(one batch / ~100 ms)──▶ store
+    agent ══Session══▶ DispatcherServicer ──▶ StatusBatcher ──(≤ one batch / 100 ms)──▶ store
        ▲  (heartbeats, status)   │  ▲                                                  │
        │                         │  └── HeartbeatMonitor ── node DOWN after grace ─────┤
        └── Assignments ◀─────────┴──── task watch (COMPLETE, then INCREMENTAL) ◀───────┘

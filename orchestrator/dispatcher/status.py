@@ -1,4 +1,4 @@
-"""Status batching: agents' task status updates become one store batch every ~100 ms.
+"""Status batching: agents' task status updates become one store batch at most every 100 ms (at once after a quiet period).
 
 Updates are checked (the task must be assigned to the reporting node), coalesced per task (the most
 advanced state wins), stamped with the *manager's* clock (workers' clocks may be skewed; pitfall 4)
@@ -122,12 +122,18 @@ class StatusBatcher:
             log.info("final status flush failed", exc_info=True)
 
     def _run(self) -> None:
+        last = 0.0
         while not self._stop.is_set():
             self._wake.wait()
             if self._stop.is_set():
                 return
-            self._stop.wait(self.period)  # gather what arrives in the next period into one batch
+            # At most one batch per period: a report after a quiet period is written at once (a single
+            # task's RUNNING is not held back), and during a burst what arrives meanwhile is coalesced.
+            gap = self.period - (time.monotonic() - last)
+            if gap > 0:
+                self._stop.wait(gap)
             self._wake.clear()
+            last = time.monotonic()
             try:
                 self.flush()
             except Exception:  # noqa: BLE001 - e.g. no quorum: keep the loop, agents re-report
