@@ -109,6 +109,10 @@ def needs_endpoint(svc: Service, networks: Iterable[Network]) -> bool:
 def with_endpoint(view: View | Tx, svc: Service, reserved: dict[str, set[str]] | None = None) -> Service:
     """``svc`` with its endpoint allocated against ``view`` (a transaction sees its own writes) and
     ``reserved`` (network id -> addresses allocated but not yet in ``view``)."""
+    if not svc.spec.task.networks and not svc.spec.task.endpoint.ports:
+        # nothing to allocate: do not read every service and task (a create was O(cluster) otherwise)
+        ep = EndpointStatus()
+        return svc if ep == svc.endpoint else svc.model_copy(update={"endpoint": ep})
     networks = _all(view, "network")
     ep = service_endpoint(svc, _all(view, "service"), networks, _all(view, "task"), reserved)
     return svc if ep == svc.endpoint else svc.model_copy(update={"endpoint": ep})

@@ -105,4 +105,8 @@ def relevant(obj: object) -> bool:
     kind = getattr(obj, "kind", "")
     if kind == "task":
         return bool(getattr(obj, "networks", None))
-    return kind in ("network", "service", "node")
+    if kind == "service":  # only its VIPs, names and mesh ports are in a network state
+        spec = obj.spec.task  # type: ignore[attr-defined]
+        ep = getattr(obj, "endpoint", None)
+        return bool(spec.networks or spec.endpoint.ports or (ep is not None and (ep.virtual_ips or ep.ports)))
+    return kind in ("network", "node")

@@ -176,3 +176,22 @@ def test_concurrent_network_creators_never_share_a_vni_or_subnet() -> None:
     assert len(attempts) == 2 and attempts[0] == attempts[1] - 1  # the first try took the ingress's VNI
     assert len({n.vni for n in nets}) == 2 and len({n.spec.subnet for n in nets}) == 2
     assert created.vni == max(n.vni for n in nets)
+
+
+def test_a_plain_service_needs_no_endpoint_work_and_no_network_state() -> None:
+    """Services without networks or ports are most writes: they must not scan the cluster nor make
+    every agent session rebuild its network state (that halved the committed writes per second)."""
+    from orchestrator.model import Service, ServiceSpec
+    from orchestrator.model.service import EndpointStatus
+
+    svc = Service(id="s1", spec=ServiceSpec(name="plain", task={"container": {"image": "busybox"}}))
+
+    class NoReads:
+        def all(self, kind: str) -> list:  # type: ignore[type-arg]
+            raise AssertionError(f"read every {kind}")
+
+    assert netalloc.with_endpoint(NoReads(), svc).endpoint == EndpointStatus()  # type: ignore[arg-type]
+    assert not netstate.relevant(svc.model_copy(update={"endpoint": EndpointStatus()}))
+    published = ServiceSpec(name="web", task={"container": {"image": "busybox"},
+                                              "endpoint": {"ports": [{"target_port": 80}]}})
+    assert netstate.relevant(svc.model_copy(update={"spec": published}))
