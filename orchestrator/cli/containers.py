@@ -112,7 +112,7 @@ PS_COLUMNS = [("CONTAINER ID", "ID"), ("IMAGE", "Image"), ("COMMAND", "Command")
 
 
 def _ps_row(c: Any, no_trunc: bool) -> dict[str, Any]:
-    from agent.runtime.inspect import human_duration
+    from agent.runtime.humanize import human_duration
 
     cmd = c.command
     if not no_trunc and len(cmd) > 20:

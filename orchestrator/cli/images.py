@@ -45,7 +45,7 @@ def _split_tag(ref: str) -> tuple[str, str]:
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
-    from agent.runtime.inspect import human_duration
+    from agent.runtime.humanize import human_duration
 
     reply = client.engine().ImageList(pb.ImageListRequest(all=args.all))
     rows = []
@@ -211,7 +211,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
 
 def cmd_history(args: argparse.Namespace) -> int:
     rows_raw = json.loads(client.engine().ImageHistory(pb.RefRequest(ref=args.image)).json)
-    from agent.runtime.inspect import human_duration
+    from agent.runtime.humanize import human_duration
     from agent.runtime.logs import parse_rfc3339
 
     rows = []
