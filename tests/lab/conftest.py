@@ -6,25 +6,20 @@ import os
 import secrets
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.integration.runtime.conftest import eventually as _eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 ORCH = [sys.executable, "-m", "orchestrator.cli.main"]
 
 
 def eventually(pred: Callable[[], object], timeout: float = 20.0, interval: float = 0.1) -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s: {pred}")
-        time.sleep(interval)
+    """The runtime suite's poll, with the lab's longer defaults (every check is a CLI call in a netns)."""
+    return _eventually(pred, timeout, interval)
 
 
 class LabRun:
