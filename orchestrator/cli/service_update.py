@@ -18,7 +18,6 @@ import copy
 import json
 import shlex
 import sys
-import threading
 import time
 from typing import Any
 
@@ -285,32 +284,20 @@ def wait_updated(service_id: str, quiet: bool = False, rollback: bool = False) -
     """Follow a rolling update until its status is final (Ctrl-C stops waiting, not the update).
 
     An update that ends rolled back is an error; a requested rollback (``rollback``) ends that way."""
-    wake = threading.Event()
+    from orchestrator.cli.services import follow_progress
+
     started = time.monotonic()
-    last = ""
-    try:
-        while True:
-            updated, desired, status = _update_progress(service_id)
-            line = f"overall progress: {updated} out of {desired} tasks"
-            if not quiet and line != last:
-                print(line, file=sys.stderr)
-                last = line
-            state = status.get("State", "")
-            if state == "paused":
-                raise CliError(f"service update paused: {status.get('Message', '')}")
-            if state == "rollback_paused":
-                raise CliError(f"service rollback paused: {status.get('Message', '')}")
-            if state == "rollback_completed":
-                if rollback:
-                    if not quiet:
-                        print("verify: Service converged", file=sys.stderr)
-                    return
-                raise CliError(f"service rolled back: {status.get('Message', '')}")
-            no_status = not state and time.monotonic() - started > NO_STATUS_GRACE
-            if (state == "completed" or no_status) and updated == desired:
-                if not quiet:
-                    print("verify: Service converged", file=sys.stderr)
-                return
-            wake.wait(0.1)
-    except KeyboardInterrupt:
-        print("Operation continuing in background.", file=sys.stderr)
+
+    def poll() -> tuple[int, int, bool, str]:
+        updated, desired, status = _update_progress(service_id)
+        state, message = status.get("State", ""), status.get("Message", "")
+        if state == "paused":
+            return updated, desired, False, f"service update paused: {message}"
+        if state == "rollback_paused":
+            return updated, desired, False, f"service rollback paused: {message}"
+        if state == "rollback_completed":
+            return updated, desired, rollback, "" if rollback else f"service rolled back: {message}"
+        no_status = not state and time.monotonic() - started > NO_STATUS_GRACE
+        return updated, desired, (state == "completed" or no_status) and updated == desired, ""
+
+    follow_progress(poll, quiet)

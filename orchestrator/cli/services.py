@@ -14,6 +14,7 @@ import shlex
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -318,18 +319,23 @@ def _progress(service_id: str, started: float) -> tuple[int, int, bool]:
     return running, desired, running == desired and not leftovers and settled
 
 
-def wait_converged(service_id: str, quiet: bool = False) -> None:
-    """Block until the service converged (Ctrl-C stops waiting, not the service), like Docker."""
+def follow_progress(poll: Callable[[], tuple[int, int, bool, str]], quiet: bool = False) -> None:
+    """Docker's `overall progress: N out of M tasks` until ``poll`` says done, or fails with the error it
+    returns (after printing that round's progress).
+
+    Ctrl-C stops waiting, not the service. Shared by create/scale (converged) and update/rollback.
+    """
     wake = threading.Event()
-    started = time.monotonic()
     last = ""
     try:
         while True:
-            running, desired, done = _progress(service_id, started)
+            running, desired, done, error = poll()
             line = f"overall progress: {running} out of {desired} tasks"
             if not quiet and line != last:
                 print(line, file=sys.stderr)
                 last = line
+            if error:
+                raise CliError(error)
             if done:
                 if not quiet:
                     print("verify: Service converged", file=sys.stderr)
@@ -337,6 +343,12 @@ def wait_converged(service_id: str, quiet: bool = False) -> None:
             wake.wait(0.1)
     except KeyboardInterrupt:
         print("Operation continuing in background.", file=sys.stderr)
+
+
+def wait_converged(service_id: str, quiet: bool = False) -> None:
+    """Block until the service converged (Ctrl-C stops waiting, not the service), like Docker."""
+    started = time.monotonic()
+    follow_progress(lambda: (*_progress(service_id, started), ""), quiet)
 
 
 # ------------------------------------------------------------------------------------- ls, ps, inspect
