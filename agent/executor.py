@@ -28,6 +28,7 @@ from typing import Any
 
 from google.protobuf.json_format import MessageToDict
 
+from agent.health import probe_of
 from proto.orch.v1 import dispatcher_pb2 as dpb
 
 log = logging.getLogger("orch.executor")
@@ -146,8 +147,6 @@ def health_of(engine: Any, container: Any) -> str:
     A container with a healthcheck whose monitor has not picked it up yet (the start event is
     handled asynchronously) counts as starting, never as healthy.
     """
-    from agent.health import probe_of
-
     if probe_of(container.config.get("healthcheck")) is None:
         return ""
     lookup = getattr(engine, "health", None)
