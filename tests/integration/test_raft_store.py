@@ -126,6 +126,9 @@ def test_two_of_three_down_fails_fast_with_unavailable(trio: Trio) -> None:
     leader = trio.leader()
     create(leader, "web")
     survivor_index = (trio.nodes.index(leader) + 1) % 3
+    # A commit returns once a majority has the entry; a follower applies it when the next append
+    # tells it the commit index. Stopping the others first could leave it never applied here.
+    eventually(lambda: names(trio.nodes[survivor_index]) == {"web"}, what="the survivor to apply the write")
     for i in range(3):
         if i != survivor_index:
             trio.stop(i)
